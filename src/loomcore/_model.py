@@ -1,0 +1,271 @@
+"""Reference data: the organisation, its venues, people, vehicles and programs.
+
+All value objects are frozen attrs classes, validated when built and changed
+with :func:`attrs.evolve`. Collections inside them are tuples or frozensets.
+Ids are plain strings chosen by the host (UUIDs or readable slugs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import date, time
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import attrs
+
+from ._errors import DuplicateIdError, InvalidRecordError, UnknownVenueError
+from ._recurrence import Recurrence
+
+__all__ = [
+    "Location",
+    "Organisation",
+    "Participant",
+    "Program",
+    "Staff",
+    "StaffingRule",
+    "Vehicle",
+    "Venue",
+]
+
+
+def _nonblank(inst: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRecordError(
+            f"{type(inst).__name__}.{attribute.name} must be a non-empty string",
+            field=attribute.name,
+        )
+
+
+def _non_negative(inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 0:
+        raise InvalidRecordError(
+            f"{type(inst).__name__} {getattr(inst, 'id', '')!r}: {attribute.name} "
+            f"must not be negative, got {value}",
+            record_id=str(getattr(inst, "id", "")),
+            field=attribute.name,
+        )
+
+
+def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Location:
+    """A point on the map, WGS 84 degrees."""
+
+    lat: float = attrs.field(converter=float)
+    lon: float = attrs.field(converter=float)
+
+    def __attrs_post_init__(self) -> None:
+        if not (-90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0):
+            raise InvalidRecordError(f"location out of range: ({self.lat}, {self.lon})")
+
+
+@attrs.frozen(kw_only=True)
+class Venue:
+    """Where a program takes place. Over ``capacity`` is a warning, never a refusal."""
+
+    id: str = attrs.field(validator=_nonblank)
+    name: str
+    capacity: int = attrs.field(validator=_non_negative)
+    location: Location | None = None
+    address: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Participant:
+    """A person supported by the provider.
+
+    ``supervision_weight`` scales how much staffing the person needs when a
+    program's staffing rule is weighted (default 1).
+    """
+
+    id: str = attrs.field(validator=_nonblank)
+    name: str
+    ndis_number: str = ""
+    pickup: Location | None = None
+    needs_transport: bool = False
+    wheelchair: bool = False
+    supervision_weight: Decimal = attrs.field(default=Decimal(1), converter=Decimal)
+
+    def __attrs_post_init__(self) -> None:
+        if self.ndis_number and not (self.ndis_number.isdigit() and len(self.ndis_number) == 9):
+            raise InvalidRecordError(
+                f"participant {self.id!r}: NDIS number must be 9 digits, got {self.ndis_number!r}",
+                record_id=self.id,
+                field="ndis_number",
+            )
+        if self.supervision_weight <= 0:
+            raise InvalidRecordError(
+                f"participant {self.id!r}: supervision_weight must be positive",
+                record_id=self.id,
+                field="supervision_weight",
+            )
+
+
+@attrs.frozen(kw_only=True)
+class Staff:
+    """A worker who can be rostered."""
+
+    id: str = attrs.field(validator=_nonblank)
+    name: str
+    lead_capable: bool = False
+    driver: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Vehicle:
+    """A vehicle. ``seats`` counts every seat, the driver's included."""
+
+    id: str = attrs.field(validator=_nonblank)
+    name: str
+    seats: int = attrs.field(validator=_non_negative)
+    wheelchair_places: int = attrs.field(default=0, validator=_non_negative)
+    depot: Location | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StaffingRule:
+    """How many workers an instance needs.
+
+    The formula, for ``n`` attending participants::
+
+        leads   = self.leads                              if n > 0 else 0
+        support = ceil(load / self.participants_per_support)
+        load    = n, or the sum of supervision weights when ``weighted``
+
+    The default is the seeds' rule: one lead plus one support worker per five
+    participants (1–5 → 1 support, 6–10 → 2, …). An instance with nobody
+    attending needs no staff and is flagged ``empty-instance``.
+    """
+
+    leads: int = attrs.field(default=1, validator=_non_negative)
+    participants_per_support: int = attrs.field(default=5)
+    weighted: bool = False
+
+    @participants_per_support.validator
+    def _positive(self, _a: attrs.Attribute[int], value: int) -> None:
+        if value <= 0:
+            raise InvalidRecordError(
+                f"participants_per_support must be positive, got {value}",
+                field="participants_per_support",
+            )
+
+    def demand(self, attending: int, load: Decimal) -> tuple[int, int]:
+        """``(leads, support)`` for ``attending`` people of total ``load``."""
+        if attending <= 0:
+            return (0, 0)
+        basis = load if self.weighted else Decimal(attending)
+        return (self.leads, math.ceil(basis / self.participants_per_support))
+
+
+@attrs.frozen(kw_only=True)
+class Program:
+    """A recurring group program: the template its instances come from.
+
+    Times are local wall-clock times in the organisation's timezone; an
+    instance ends on the day it starts (``end_time`` after ``start_time``).
+    The program runs on the dates of its recurrence between ``active_from``
+    and ``active_until`` (inclusive, open when ``None``), unless intents say
+    otherwise.
+    """
+
+    id: str = attrs.field(validator=_nonblank)
+    name: str
+    recurrence: Recurrence
+    start_time: time
+    end_time: time
+    venue_id: str = attrs.field(validator=_nonblank)
+    staffing: StaffingRule = attrs.field(factory=StaffingRule)
+    transport: bool = False
+    support_items: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    active_from: date
+    active_until: date | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.end_time <= self.start_time:
+            raise InvalidRecordError(
+                f"program {self.id!r}: end_time {self.end_time.isoformat('minutes')} is not "
+                f"after start_time {self.start_time.isoformat('minutes')}",
+                record_id=self.id,
+                field="end_time",
+            )
+        if self.active_until is not None and self.active_until < self.active_from:
+            raise InvalidRecordError(
+                f"program {self.id!r}: active_until {self.active_until.isoformat()} is before "
+                f"active_from {self.active_from.isoformat()}",
+                record_id=self.id,
+                field="active_until",
+            )
+
+
+_T = TypeVar("_T", Venue, Participant, Staff, Vehicle, Program)
+
+
+def _sorted_unique(kind: str, items: Iterable[_T]) -> tuple[_T, ...]:
+    seen: dict[str, _T] = {}
+    for item in items:
+        if item.id in seen:
+            raise DuplicateIdError(kind, item.id)
+        seen[item.id] = item
+    return tuple(seen[k] for k in sorted(seen))
+
+
+def _venues(v: Iterable[Venue]) -> tuple[Venue, ...]:
+    return _sorted_unique("venue", v)
+
+
+def _participants(v: Iterable[Participant]) -> tuple[Participant, ...]:
+    return _sorted_unique("participant", v)
+
+
+def _staff(v: Iterable[Staff]) -> tuple[Staff, ...]:
+    return _sorted_unique("staff member", v)
+
+
+def _vehicles(v: Iterable[Vehicle]) -> tuple[Vehicle, ...]:
+    return _sorted_unique("vehicle", v)
+
+
+def _programs(v: Iterable[Program]) -> tuple[Program, ...]:
+    return _sorted_unique("program", v)
+
+
+@attrs.frozen(kw_only=True)
+class Organisation:
+    """Everything that is not a dated record: the provider's reference data.
+
+    Collections are kept sorted by id, so two organisations built from the
+    same items in any order are equal. Every program's venue must exist.
+    """
+
+    name: str = ""
+    venues: tuple[Venue, ...] = attrs.field(default=(), converter=_venues)
+    participants: tuple[Participant, ...] = attrs.field(default=(), converter=_participants)
+    staff: tuple[Staff, ...] = attrs.field(default=(), converter=_staff)
+    vehicles: tuple[Vehicle, ...] = attrs.field(default=(), converter=_vehicles)
+    programs: tuple[Program, ...] = attrs.field(default=(), converter=_programs)
+
+    def __attrs_post_init__(self) -> None:
+        venue_ids = {v.id for v in self.venues}
+        for p in self.programs:
+            if p.venue_id not in venue_ids:
+                raise UnknownVenueError(p.venue_id)
+
+    def with_item(self, item: Venue | Participant | Staff | Vehicle | Program) -> Organisation:
+        """A copy with ``item`` added, or replacing the item with the same id."""
+        field = {
+            Venue: "venues",
+            Participant: "participants",
+            Staff: "staff",
+            Vehicle: "vehicles",
+            Program: "programs",
+        }[type(item)]
+        others = [x for x in getattr(self, field) if x.id != item.id]
+        changes: dict[str, Any] = {field: [*others, item]}
+        return attrs.evolve(self, **changes)

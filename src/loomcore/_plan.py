@@ -1,0 +1,527 @@
+"""Planning one day: ``plan_day(inputs, day) -> DayPlan``.
+
+Theory of operation
+-------------------
+For every program (in id order) the planner asks, by the one rule of
+:mod:`loomcore._inputs`, how the program stands on the day: does it run, on
+which recurrence, at what times, where, with which staffing rule. Then:
+
+1. The program's *scheduled* instance exists when it runs on the day and its
+   recurrence gives the day, unless a :class:`Reschedule` moves it away.
+2. A *moved* instance lands on the day for each winning :class:`Reschedule`
+   whose origin date had a scheduled instance; it is planned as the program
+   stands on the day it lands on.
+3. One-offs of the day win over intents: one-day changes of time or venue,
+   cancellation of the whole instance, absences, extra attendance.
+4. The roster is every participant whose enrolment question resolves to
+   "yes", plus extra attendance; absences cancel single allocations.
+5. Staff demand follows the program's :class:`StaffingRule`; transport demand
+   counts riders and wheelchair riders.
+6. Anything notable is a :class:`PlanWarning`, never an error. Every one-off
+   that touches the day but shaped nothing is reported as orphaned.
+
+Invariants
+~~~~~~~~~~
+1. The result depends on ``inputs`` and ``day`` only.
+2. Everything in a :class:`DayPlan` is sorted, so equal inputs give equal,
+   byte-identical plans.
+3. Every instance and allocation names the records that shaped it
+   (``provenance``) and its ``origin``: ``exception`` if a one-off applied,
+   else ``intent`` if an intent applied, else ``generated``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from ._inputs import PlanInputs
+from ._model import Program, StaffingRule
+from ._records import (
+    Absence,
+    Cancellation,
+    ExtraAttendance,
+    OneDayChange,
+    OneOff,
+    Reschedule,
+)
+from ._recurrence import Recurrence
+
+__all__ = [
+    "WARNING_CODES",
+    "Allocation",
+    "DayPlan",
+    "Instance",
+    "PlanWarning",
+    "StaffDemand",
+    "TransportDemand",
+    "has_instance",
+    "plan_day",
+]
+
+#: Every warning a plan can carry, with what it means. The docs are drawn
+#: from this table.
+WARNING_CODES: dict[str, str] = {
+    "venue-over-capacity": "more participants attend than the venue holds",
+    "empty-instance": "the instance runs with nobody attending; no staff are needed",
+    "orphaned-exception": "an exception (one-off) no longer matches an instance or a participant",
+    "dst-adjusted": "a local time does not exist on this day (clocks went forward); moved later",
+    "unknown-reference": "a record names a venue or participant that is no longer known",
+}
+
+
+@attrs.frozen(kw_only=True, order=True)
+class PlanWarning:
+    """Something a planner should look at. Never a reason to refuse."""
+
+    code: str
+    message: str
+    program_id: str = ""
+    instance_id: str = ""
+    participant_id: str = ""
+    record_id: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Allocation:
+    """One participant on one instance.
+
+    ``status`` is ``attending`` or ``cancelled``. For a cancelled attendance,
+    ``reason``, ``reason_code``, ``notified_on``, ``notice_days`` (clear days)
+    and ``no_show`` say how it was cancelled.
+    """
+
+    participant_id: str
+    status: str
+    origin: str
+    provenance: tuple[str, ...]
+    reason: str = ""
+    reason_code: str = ""
+    notified_on: date | None = None
+    notice_days: int | None = None
+    no_show: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class StaffDemand:
+    """Workers an instance needs by its staffing rule."""
+
+    leads: int = 0
+    support: int = 0
+
+    @property
+    def total(self) -> int:
+        """Leads plus support workers."""
+        return self.leads + self.support
+
+
+@attrs.frozen(kw_only=True)
+class TransportDemand:
+    """Seats an instance needs on its bus runs (each way)."""
+
+    riders: int = 0
+    wheelchair_riders: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Instance:
+    """A program's occurrence on one date, with everything planned for it.
+
+    ``id`` is ``"<program id>/<scheduled date>"``; a rescheduled instance
+    keeps the id of the date it was scheduled for. ``start`` and ``end`` are
+    aware datetimes in the organisation's timezone.
+    """
+
+    id: str
+    program_id: str
+    program_name: str
+    date: date
+    scheduled_date: dt.date
+    status: str
+    start: datetime
+    end: datetime
+    venue_id: str
+    origin: str
+    provenance: tuple[str, ...]
+    allocations: tuple[Allocation, ...]
+    staff_demand: StaffDemand
+    transport: bool
+    transport_demand: TransportDemand
+    pinned_staff: tuple[str, ...] = ()
+    pinned_vehicles: tuple[str, ...] = ()
+    cancellation_reason: str = ""
+    warnings: tuple[PlanWarning, ...] = ()
+
+    @property
+    def attending(self) -> tuple[str, ...]:
+        """Ids of participants attending (none when the instance is cancelled)."""
+        return tuple(a.participant_id for a in self.allocations if a.status == "attending")
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the whole instance is cancelled."""
+        return self.status == "cancelled"
+
+
+@attrs.frozen(kw_only=True)
+class DayPlan:
+    """Every instance of one local date, plus day-level warnings."""
+
+    date: date
+    instances: tuple[Instance, ...] = ()
+    warnings: tuple[PlanWarning, ...] = ()
+
+    def all_warnings(self) -> tuple[PlanWarning, ...]:
+        """Day-level warnings and every instance's, sorted."""
+        return tuple(sorted((*self.warnings, *(w for i in self.instances for w in i.warnings))))
+
+
+# --------------------------------------------------------------------------- program state
+
+
+@attrs.frozen
+class _State:
+    """How a program stands on one date, after the one rule."""
+
+    runs: bool
+    recurrence: Recurrence
+    start_time: time
+    end_time: time
+    venue_id: str
+    staffing: StaffingRule
+    transport: bool
+    sources: frozenset[str]
+
+    def scheduled(self, day: date) -> bool:
+        return self.runs and self.recurrence.runs_on(day)
+
+
+_FIELDS = ("recurrence", "start_time", "end_time", "venue_id", "staffing", "transport")
+
+
+def _state(inputs: PlanInputs, program: Program, day: date) -> _State:
+    active = program.active_from <= day and (
+        program.active_until is None or day <= program.active_until
+    )
+    values: dict[str, Any] = {}
+    sources: set[str] = set()
+    runs = inputs.resolve(("field", program.id, "runs"), day, active)
+    if runs.source:
+        sources.add(runs.source)
+    for name in _FIELDS:
+        r = inputs.resolve(("field", program.id, name), day, getattr(program, name))
+        values[name] = r.value
+        if r.source:
+            sources.add(r.source)
+    return _State(runs=bool(runs.value), sources=frozenset(sources), **values)
+
+
+def _winning_moves_to(inputs: PlanInputs, program_id: str, day: date) -> list[Reschedule]:
+    out = []
+    for move in inputs.moves_to(program_id, day):
+        if _winning_move_from(inputs, program_id, move.date) is move:
+            out.append(move)
+    return out
+
+
+def _winning_move_from(inputs: PlanInputs, program_id: str, day: date) -> Reschedule | None:
+    moves = [o for o in inputs.one_offs_for(program_id, day) if isinstance(o, Reschedule)]
+    return moves[-1] if moves else None
+
+
+def has_instance(inputs: PlanInputs, program_id: str, day: date) -> bool:
+    """Whether the program has an instance taking place on ``day``.
+
+    Used to refuse one-offs that name a date with no instance.
+    """
+    program = inputs.programs.get(program_id)
+    if program is None:
+        return False
+    if _state(inputs, program, day).scheduled(day) and (
+        _winning_move_from(inputs, program_id, day) is None
+    ):
+        return True
+    return any(
+        _state(inputs, program, m.date).scheduled(m.date)
+        for m in _winning_moves_to(inputs, program_id, day)
+    )
+
+
+def is_scheduled(inputs: PlanInputs, program_id: str, day: date) -> bool:
+    """Whether the program's recurrence and intents give it an instance on ``day``."""
+    program = inputs.programs.get(program_id)
+    return program is not None and _state(inputs, program, day).scheduled(day)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
+    """Plan every instance of ``day`` from ``inputs``. Pure and deterministic.
+
+    The plan depends on the inputs and the date only: not on earlier plans,
+    the order records arrived in, or the window. Warnings are data in the
+    plan; nothing here raises for an expected planning outcome.
+    """
+    instances: list[Instance] = []
+    applied: set[str] = set()
+    for program in inputs.organisation.programs:
+        state = _state(inputs, program, day)
+        if state.scheduled(day):
+            moved_away = _winning_move_from(inputs, program.id, day)
+            if moved_away is None:
+                instances.append(_instance(inputs, program, state, day, day, None, applied))
+            else:
+                applied.add(moved_away.id)
+        for move in _winning_moves_to(inputs, program.id, day):
+            if _state(inputs, program, move.date).scheduled(move.date):
+                instances.append(_instance(inputs, program, state, day, move.date, move, applied))
+    warnings = [
+        _orphan_warning(o, day, inputs)
+        for o in inputs.one_offs_touching(day)
+        if o.id not in applied
+    ]
+    instances.sort(key=lambda i: (i.start, i.program_id, i.id))
+    return DayPlan(date=day, instances=tuple(instances), warnings=tuple(sorted(warnings)))
+
+
+def _orphan_warning(o: OneOff, day: date, inputs: PlanInputs) -> PlanWarning:
+    who = getattr(o, "participant_id", "")
+    if isinstance(o, Reschedule) and o.date == day:
+        what = f"the instance of {o.date.isoformat()} it moves is not scheduled"
+    elif isinstance(o, Reschedule):
+        what = f"it moves an instance of {o.date.isoformat()} that is not scheduled"
+    elif who and has_instance(inputs, o.program_id, day):
+        what = f"participant {who!r} is not on the instance"
+    else:
+        what = f"program {o.program_id!r} has no instance on {day.isoformat()}"
+    return PlanWarning(
+        code="orphaned-exception",
+        message=f"{type(o).__name__} {o.id!r} does not apply: {what}",
+        program_id=o.program_id,
+        participant_id=who,
+        record_id=o.id,
+    )
+
+
+def _local(day: date, t: time, zone: ZoneInfo) -> tuple[datetime, bool]:
+    """Aware local datetime; a time in a DST gap moves later by the gap."""
+    naive = datetime.combine(day, t)
+    aware = naive.replace(tzinfo=zone)
+    back = aware.astimezone(UTC).astimezone(zone)
+    if back.replace(tzinfo=None) != naive:
+        return back, True
+    return aware, False
+
+
+def _instance(
+    inputs: PlanInputs,
+    program: Program,
+    state: _State,
+    day: date,
+    scheduled: date,
+    move: Reschedule | None,
+    applied: set[str],
+) -> Instance:
+    instance_id = f"{program.id}/{scheduled.isoformat()}"
+    sources = set(state.sources)
+    exceptions: set[str] = set()
+    warnings: list[PlanWarning] = []
+    start_time, end_time, venue_id = state.start_time, state.end_time, state.venue_id
+    one_offs = inputs.one_offs_for(program.id, day)
+    for change in (move, *(o for o in one_offs if isinstance(o, OneDayChange))):
+        if change is None:
+            continue
+        exceptions.add(change.id)
+        start_time = change.start_time or start_time
+        end_time = change.end_time or end_time
+        venue_id = change.venue_id or venue_id
+    cancellations = [o for o in one_offs if isinstance(o, Cancellation)]
+    exceptions.update(c.id for c in cancellations)
+
+    allocations, roster_exceptions, roster_warnings = _roster(
+        inputs, program.id, day, one_offs, cancellations
+    )
+    exceptions |= roster_exceptions
+    warnings += roster_warnings
+    applied |= exceptions
+
+    start, moved_start = _local(day, start_time, inputs.zone)
+    end, moved_end = _local(day, end_time, inputs.zone)
+    if moved_start or moved_end:
+        warnings.append(
+            PlanWarning(
+                code="dst-adjusted",
+                message=f"{instance_id}: local time does not exist on {day.isoformat()}; "
+                f"runs {start.time().isoformat('minutes')}–{end.time().isoformat('minutes')}",
+                program_id=program.id,
+                instance_id=instance_id,
+            )
+        )
+    attending = [a for a in allocations if a.status == "attending"]
+    load = sum(
+        (inputs.participants[a.participant_id].supervision_weight for a in attending), Decimal(0)
+    )
+    leads, support = state.staffing.demand(len(attending), load)
+    riders = [inputs.participants[a.participant_id] for a in attending]
+    transport = (
+        TransportDemand(
+            riders=sum(1 for p in riders if p.needs_transport),
+            wheelchair_riders=sum(1 for p in riders if p.needs_transport and p.wheelchair),
+        )
+        if state.transport
+        else TransportDemand()
+    )
+    pinned_staff = _pinned(inputs, "staff", program.id, day, sources)
+    pinned_vehicles = _pinned(inputs, "vehicle", program.id, day, sources)
+    warnings += _capacity_warnings(inputs, program, instance_id, venue_id, len(attending))
+    if not attending and not cancellations:
+        warnings.append(
+            PlanWarning(
+                code="empty-instance",
+                message=f"{instance_id}: nobody is attending",
+                program_id=program.id,
+                instance_id=instance_id,
+            )
+        )
+    origin = "exception" if exceptions else ("intent" if sources else "generated")
+    return Instance(
+        id=instance_id,
+        program_id=program.id,
+        program_name=program.name,
+        date=day,
+        scheduled_date=scheduled,
+        status="cancelled" if cancellations else "scheduled",
+        start=start,
+        end=max(start, end),
+        venue_id=venue_id,
+        origin=origin,
+        provenance=tuple(sorted(sources | exceptions)),
+        allocations=tuple(allocations),
+        staff_demand=StaffDemand(leads=leads, support=support),
+        transport=state.transport,
+        transport_demand=transport,
+        pinned_staff=pinned_staff,
+        pinned_vehicles=pinned_vehicles,
+        cancellation_reason=cancellations[-1].reason if cancellations else "",
+        warnings=tuple(sorted(warnings)),
+    )
+
+
+def _pinned(
+    inputs: PlanInputs, kind: str, program_id: str, day: date, sources: set[str]
+) -> tuple[str, ...]:
+    out = []
+    for subject in inputs.subjects(kind, program_id):
+        r = inputs.resolve((kind, program_id, subject), day, False)
+        if r.value:
+            out.append(subject)
+            sources.add(r.source)
+    return tuple(out)
+
+
+def _capacity_warnings(
+    inputs: PlanInputs, program: Program, instance_id: str, venue_id: str, attending: int
+) -> Iterable[PlanWarning]:
+    venue = inputs.venues.get(venue_id)
+    if venue is None:
+        yield PlanWarning(
+            code="unknown-reference",
+            message=f"{instance_id}: venue {venue_id!r} is not known",
+            program_id=program.id,
+            instance_id=instance_id,
+        )
+    elif attending > venue.capacity:
+        yield PlanWarning(
+            code="venue-over-capacity",
+            message=f"{instance_id}: {attending} attending, venue {venue_id!r} holds "
+            f"{venue.capacity}",
+            program_id=program.id,
+            instance_id=instance_id,
+        )
+
+
+def _roster(
+    inputs: PlanInputs,
+    program_id: str,
+    day: date,
+    one_offs: tuple[OneOff, ...],
+    cancellations: list[Cancellation],
+) -> tuple[list[Allocation], set[str], list[PlanWarning]]:
+    """Allocations (sorted by participant), one-offs applied, warnings."""
+    provenance: dict[str, list[str]] = {}
+    for pid in inputs.subjects("enrolled", program_id):
+        r = inputs.resolve(("enrolled", program_id, pid), day, False)
+        if r.value:
+            provenance[pid] = [r.source]
+    extra: set[str] = set()
+    absences: dict[str, Absence] = {}
+    for o in one_offs:  # oldest first, so the latest absence per person wins
+        if isinstance(o, ExtraAttendance):
+            provenance.setdefault(o.participant_id, []).append(o.id)
+            extra.add(o.id)
+        elif isinstance(o, Absence):
+            absences[o.participant_id] = o
+    applied = set(extra)
+    warnings: list[PlanWarning] = []
+    allocations: list[Allocation] = []
+    for pid in sorted(provenance):
+        if pid not in inputs.participants:
+            warnings.append(
+                PlanWarning(
+                    code="unknown-reference",
+                    message=f"participant {pid!r} is enrolled in {program_id!r} but not known",
+                    program_id=program_id,
+                    participant_id=pid,
+                )
+            )
+            continue
+        allocations.append(
+            _allocation(pid, provenance[pid], absences.get(pid), cancellations, extra)
+        )
+        if pid in absences:
+            applied.add(absences[pid].id)
+    return allocations, applied, warnings
+
+
+def _allocation(
+    pid: str,
+    sources: list[str],
+    absence: Absence | None,
+    cancellations: list[Cancellation],
+    extra: set[str],
+) -> Allocation:
+    exception_ids = [s for s in sources if s in extra]
+    if absence is not None:
+        return Allocation(
+            participant_id=pid,
+            status="cancelled",
+            origin="exception",
+            provenance=tuple(sorted({*sources, absence.id})),
+            reason=absence.reason,
+            reason_code=absence.reason_code,
+            notified_on=absence.notified_on,
+            notice_days=absence.clear_days_notice(),
+            no_show=absence.no_show,
+        )
+    if cancellations:
+        c = cancellations[-1]
+        return Allocation(
+            participant_id=pid,
+            status="cancelled",
+            origin="exception",
+            provenance=tuple(sorted({*sources, *(x.id for x in cancellations)})),
+            reason=c.reason or "instance cancelled",
+        )
+    return Allocation(
+        participant_id=pid,
+        status="attending",
+        origin="exception" if exception_ids and len(exception_ids) == len(sources) else "intent",
+        provenance=tuple(sorted(set(sources))),
+    )

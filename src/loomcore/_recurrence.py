@@ -1,0 +1,160 @@
+"""Recurrence rules: on which dates a program runs.
+
+Theory of operation
+-------------------
+A recurrence is a value object that answers one question, ``runs_on(day)``,
+in constant time:
+
+1. :class:`Weekly` – the weekday is in the set.
+2. :class:`Fortnightly` – the weekday is in the set and the week of ``day``
+   is the chosen week (A or B) of a two-week cycle. Week A is the Monday-to-
+   Sunday week that contains ``anchor``; weeks alternate from there in both
+   directions, so no week numbers are ever stored.
+3. :class:`RRule` – any RFC 5545 RRULE text. dateutil is given an explicit
+   ``dtstart`` and ``wkst`` so nothing depends on the clock or on its
+   process-wide default. Occurrences are computed one calendar year at a
+   time and memoised per (rule, year), so asking about many dates never
+   replays the rule from its start each time. Only the rule's parameters are
+   stored on the value object, never a live ``rrule``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+import attrs
+from dateutil import rrule as _rrule
+
+from ._errors import InvalidRecordError
+
+__all__ = ["Fortnightly", "RRule", "Recurrence", "Weekday", "Weekly"]
+
+
+class Weekday(enum.IntEnum):
+    """Days of the week, numbered as :meth:`datetime.date.weekday` does."""
+
+    MO = 0
+    TU = 1
+    WE = 2
+    TH = 3
+    FR = 4
+    SA = 5
+    SU = 6
+
+
+def _weekdays(value: object) -> frozenset[Weekday]:
+    if isinstance(value, str | int):
+        value = (value,)
+    out: set[Weekday] = set()
+    for v in value:  # type: ignore[attr-defined]
+        if isinstance(v, Weekday):
+            out.add(v)
+        elif isinstance(v, str):
+            try:
+                out.add(Weekday[v.upper()[:2]])
+            except KeyError:
+                raise InvalidRecordError(f"unknown weekday {v!r}", field="weekdays") from None
+        elif isinstance(v, int) and 0 <= v <= 6:
+            out.add(Weekday(v))
+        else:
+            raise InvalidRecordError(f"unknown weekday {v!r}", field="weekdays")
+    return frozenset(out)
+
+
+def _not_empty(
+    _inst: object, attribute: attrs.Attribute[frozenset[Weekday]], value: frozenset[Weekday]
+) -> None:
+    if not value:
+        raise InvalidRecordError("at least one weekday is needed", field=attribute.name)
+
+
+@attrs.frozen(kw_only=True)
+class Weekly:
+    """Every week on the given weekdays, e.g. ``Weekly(weekdays={Weekday.WE})``."""
+
+    weekdays: frozenset[Weekday] = attrs.field(converter=_weekdays, validator=_not_empty)
+
+    def runs_on(self, day: date) -> bool:
+        """Whether the rule gives an occurrence on ``day``."""
+        return day.weekday() in self.weekdays
+
+
+@attrs.frozen(kw_only=True)
+class Fortnightly:
+    """Every other week: Week A / Week B.
+
+    ``anchor`` is any date in a week that is Week A; ``week`` says whether
+    this program runs in Week ``"A"`` or Week ``"B"``.
+    """
+
+    weekdays: frozenset[Weekday] = attrs.field(converter=_weekdays, validator=_not_empty)
+    anchor: date
+    week: str = attrs.field(default="A")
+
+    @week.validator
+    def _check_week(self, _a: attrs.Attribute[str], value: str) -> None:
+        if value not in ("A", "B"):
+            raise InvalidRecordError(f"week must be 'A' or 'B', got {value!r}", field="week")
+
+    def week_of(self, day: date) -> str:
+        """``"A"`` or ``"B"``: which week of the cycle ``day`` falls in."""
+        anchor_monday = self.anchor - timedelta(days=self.anchor.weekday())
+        weeks = (day - anchor_monday).days // 7
+        return "A" if weeks % 2 == 0 else "B"
+
+    def runs_on(self, day: date) -> bool:
+        """Whether the rule gives an occurrence on ``day``."""
+        return day.weekday() in self.weekdays and self.week_of(day) == self.week
+
+
+@attrs.frozen(kw_only=True)
+class RRule:
+    """Any RFC 5545 recurrence rule, e.g. ``FREQ=MONTHLY;BYDAY=1SA``.
+
+    ``rule`` is the RRULE value without the ``RRULE:`` prefix; ``dtstart`` is
+    the first date the rule counts from; ``wkst`` the week start (it matters
+    for weekly rules with an interval).
+    """
+
+    rule: str
+    dtstart: date
+    wkst: Weekday = attrs.field(default=Weekday.MO, converter=Weekday)
+
+    def __attrs_post_init__(self) -> None:
+        text = self.rule.strip()
+        if text.upper().startswith("RRULE:"):
+            raise InvalidRecordError("give the rule without the 'RRULE:' prefix", field="rule")
+        if "DTSTART" in text.upper():
+            raise InvalidRecordError("give dtstart as a field, not inside the rule", field="rule")
+        try:
+            _build(self.rule, self.dtstart, int(self.wkst))
+        except (ValueError, TypeError) as e:
+            raise InvalidRecordError(f"invalid RRULE {self.rule!r}: {e}", field="rule") from e
+
+    def runs_on(self, day: date) -> bool:
+        """Whether the rule gives an occurrence on ``day``."""
+        if day < self.dtstart:
+            return False
+        return day in _occurrences_in_year(self.rule, self.dtstart, int(self.wkst), day.year)
+
+
+def _build(rule: str, dtstart: date, wkst: int) -> _rrule.rrule:
+    start = datetime(dtstart.year, dtstart.month, dtstart.day)
+    parsed = _rrule.rrulestr(rule, dtstart=start, cache=False)
+    if not isinstance(parsed, _rrule.rrule):  # rrulestr may give an rruleset
+        raise ValueError("only a single RRULE is supported")
+    return parsed.replace(wkst=wkst)
+
+
+@lru_cache(maxsize=4096)
+def _occurrences_in_year(rule: str, dtstart: date, wkst: int, year: int) -> frozenset[date]:
+    # A pure function of its arguments: the cache never changes an answer.
+    built = _build(rule, dtstart, wkst)
+    first = datetime(year, 1, 1)
+    last = datetime(year, 12, 31, 23, 59, 59)
+    return frozenset(d.date() for d in built.between(first, last, inc=True))
+
+
+Recurrence = Weekly | Fortnightly | RRule

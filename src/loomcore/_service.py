@@ -1,0 +1,784 @@
+"""The service: :class:`Loom`, the imperative shell around the pure core.
+
+Theory of operation
+-------------------
+``Loom`` reads the clock it was given, talks to a store, decides which days
+to (re)plan with :func:`plan_day`, writes them and keeps the audit and roll
+logs. It holds no state of its own that matters: two ``Loom`` objects on one
+store behave as one.
+
+* Recording or retracting appends to the store, then re-plans at once the
+  window days the record can affect (:func:`affected_days`), and only those.
+* Each stored day carries the store revision it reflects. A day is *stale*
+  when a later change affects it; the roll re-plans missing and stale window
+  days, so it is idempotent and catches up after missed nights or a crash
+  between recording and re-planning.
+* Past days are history and never re-planned, except by
+  :meth:`Loom.regenerate_day`. Days that leave the window stay stored until
+  the retention period ends (90 days by default), then the roll purges them.
+* Days are written one at a time, in ascending date order.
+"""
+
+from __future__ import annotations
+
+import time as _time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import attrs
+
+from ._errors import (
+    DayOutsideWindowError,
+    DuplicateIdError,
+    InvalidDateRangeError,
+    InvalidRecordError,
+    NoInstanceError,
+    UnknownParticipantError,
+    UnknownProgramError,
+    UnknownStaffError,
+    UnknownVehicleError,
+    UnknownVenueError,
+)
+from ._inputs import PlanInputs
+from ._memory import MemoryStore
+from ._model import Organisation, Participant, Program, Staff, Vehicle, Venue
+from ._plan import DayPlan, Instance, has_instance, plan_day
+from ._records import (
+    Absence,
+    ExtraAttendance,
+    Intent,
+    OneDayChange,
+    OneOff,
+    ProgramChange,
+    Record,
+    Reschedule,
+    Retraction,
+    StaffPin,
+    StaffUnpin,
+    VehiclePin,
+    VehicleUnpin,
+)
+from ._store import AuditEntry, Change, PlannedDay, RollEntry, Store
+from ._window import Window, check_weeks, local_today, next_local_time, window_for
+
+__all__ = ["DEFAULT_WEEKS", "Health", "Loom", "affected_days"]
+
+DEFAULT_WEEKS = 4
+_ONE_DAY = timedelta(days=1)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@attrs.frozen(kw_only=True)
+class Health:
+    """What a host shows in its "Next auto-roll at …" banner.
+
+    ``status`` is ``ok``, ``late`` (window days missing or stale since the
+    roll was due) or ``failed`` (the latest roll failed).
+    """
+
+    now: datetime
+    today: date
+    window: Window
+    status: str
+    last_roll: RollEntry | None
+    last_success: RollEntry | None
+    next_roll_at: datetime
+    next_verify_at: datetime
+    missing_days: tuple[date, ...]
+    stale_days: tuple[date, ...]
+
+
+def _days(start: date, end: date) -> Iterator[date]:
+    d = start
+    while d <= end:
+        yield d
+        d += _ONE_DAY
+
+
+def affected_days(record: Record, inputs: PlanInputs, start: date, end: date) -> set[date]:
+    """The days in ``[start, end]`` whose plan ``record`` (added or retracted) can change."""
+    if isinstance(record, OneOff):
+        return {d for d in record.dates() if start <= d <= end}
+    lo = max(record.start, start)
+    hi = end if record.end is None else min(record.end, end)
+    out = set(_days(lo, hi))
+    for move in inputs.reschedules(record.program_id):
+        if record.covers(move.date) and start <= move.to_date <= end:
+            out.add(move.to_date)
+    return out
+
+
+class Loom:
+    """The scheduling service over one store.
+
+    ``clock`` returns the current aware datetime (UTC by default, from the
+    system); tests and simulations pass their own. ``id_factory`` makes ids
+    for records recorded without one (UUID4 strings by default).
+    ``retention_days`` is how long days that left the window are kept before
+    the roll purges them (``None`` keeps them forever).
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        timezone: str = "Australia/Sydney",
+        clock: Callable[[], datetime] = _utc_now,
+        id_factory: Callable[[], str] = _new_id,
+        roll_at: time = time(0, 5),
+        verify_at: time = time(9, 0),
+        retention_days: int | None = 90,
+    ) -> None:
+        self.store: Store = store if store is not None else MemoryStore()
+        self.timezone = timezone
+        self._zone = PlanInputs(organisation=Organisation(), timezone=timezone).zone
+        self._clock = clock
+        self._new_id = id_factory
+        self.roll_at = roll_at
+        self.verify_at = verify_at
+        self.retention_days = retention_days
+        self._cache: tuple[int, date, date, PlanInputs] | None = None
+
+    # ------------------------------------------------------------------ time
+
+    def now(self) -> datetime:
+        """The current instant from the service's clock (aware)."""
+        now = self._clock()
+        if now.tzinfo is None:
+            raise InvalidRecordError("the clock must return timezone-aware datetimes")
+        return now
+
+    def today(self, now: datetime | None = None) -> date:
+        """The organisation's local date at ``now`` (default: the clock)."""
+        return local_today(now or self.now(), self._zone)
+
+    # ------------------------------------------------------------------ window
+
+    def window_size(self) -> int:
+        """The window size in weeks (4 until set)."""
+        return self.store.window_weeks() or DEFAULT_WEEKS
+
+    def window(self, now: datetime | None = None) -> Window:
+        """The window that should be planned at ``now``: today to today + 7N − 1."""
+        return window_for(self.today(now), self.window_size())
+
+    def resize_window(self, weeks: int, *, by: str = "", now: datetime | None = None) -> Window:
+        """Set the window to ``weeks`` (2..16) and plan or drop days to match.
+
+        Shrinking deletes only planned days beyond the new end; intents and
+        exceptions are untouched, so growing again restores the same plans.
+        Raises :class:`InvalidWindowError` for any other size, changing nothing.
+        """
+        weeks = check_weeks(weeks)
+        now = now or self.now()
+        old = self.window_size()
+        self.store.set_window_weeks(weeks)
+        window = self.window(now)
+        dropped = self.store.delete_days(window.end + _ONE_DAY, None)
+        planned = self._plan_days(self._days_to_plan(window), now)
+        self._audit(
+            now,
+            by,
+            "resize",
+            "window",
+            f"{old} → {weeks} weeks; {len(planned)} days planned, {dropped} dropped",
+        )
+        return window
+
+    # ------------------------------------------------------------------ reading
+
+    def day(self, day: date) -> DayPlan | None:
+        """The stored plan of ``day``, or ``None`` when it is not planned."""
+        stored = self.store.get_day(day)
+        return stored.plan if stored else None
+
+    def instances(
+        self,
+        start: date,
+        end: date,
+        *,
+        program_id: str | None = None,
+        participant_id: str | None = None,
+        status: str | None = None,
+    ) -> list[Instance]:
+        """Planned instances from ``start`` to ``end`` inclusive, by date and start time.
+
+        Filters: a program; a participant (instances with an allocation for
+        them, attending or cancelled); ``status`` (``scheduled`` or
+        ``cancelled``). Unknown ids raise, so a typo is never an empty answer.
+        """
+        if end < start:
+            raise InvalidDateRangeError(start, end, "instances range")
+        inputs = self._inputs_any()
+        if program_id is not None and program_id not in inputs.programs:
+            raise UnknownProgramError(program_id)
+        if participant_id is not None and participant_id not in inputs.participants:
+            raise UnknownParticipantError(participant_id)
+        if status not in (None, "scheduled", "cancelled"):
+            raise InvalidRecordError(f"status must be 'scheduled' or 'cancelled', got {status!r}")
+        out = []
+        for stored in self.store.planned_days(start, end):
+            for inst in stored.plan.instances:
+                if program_id is not None and inst.program_id != program_id:
+                    continue
+                if status is not None and inst.status != status:
+                    continue
+                if participant_id is not None and all(
+                    a.participant_id != participant_id for a in inst.allocations
+                ):
+                    continue
+                out.append(inst)
+        return out
+
+    def preview(self, start: date, end: date) -> list[DayPlan]:
+        """Plans of ``[start, end]`` computed now from the records, without storing them.
+
+        For what-if questions and dates beyond the window.
+        """
+        if end < start:
+            raise InvalidDateRangeError(start, end, "preview range")
+        inputs = self._inputs(start, end)
+        return [plan_day(inputs, d) for d in _days(start, end)]
+
+    def intents(
+        self,
+        *,
+        program_id: str | None = None,
+        participant_id: str | None = None,
+        include_retracted: bool = False,
+    ) -> list[Intent]:
+        """Intents, by start date then recording time; retracted ones only on request."""
+        return [
+            r
+            for r in self._select(program_id, participant_id, include_retracted)
+            if isinstance(r, Intent)
+        ]
+
+    def one_offs(
+        self,
+        *,
+        program_id: str | None = None,
+        participant_id: str | None = None,
+        include_retracted: bool = False,
+    ) -> list[OneOff]:
+        """Exceptions (one-offs), by date then recording time; retracted ones on request."""
+        return [
+            r
+            for r in self._select(program_id, participant_id, include_retracted)
+            if isinstance(r, OneOff)
+        ]
+
+    def retraction_of(self, record_id: str) -> Retraction | None:
+        """The retraction of a record, or ``None`` while it is active."""
+        self.store.get_record(record_id)
+        for r in self.store.retractions():
+            if r.target_id == record_id:
+                return r
+        return None
+
+    def _select(
+        self, program_id: str | None, participant_id: str | None, include_retracted: bool
+    ) -> list[Record]:
+        retracted = {r.target_id for r in self.store.retractions()}
+        out = [
+            r
+            for r in self.store.records()
+            if (include_retracted or r.id not in retracted)
+            and (program_id is None or r.program_id == program_id)
+            and (participant_id is None or getattr(r, "participant_id", None) == participant_id)
+        ]
+        out.sort(key=lambda r: (r.start if isinstance(r, Intent) else r.date, r.recorded_at, r.id))
+        return out
+
+    def audit_log(self) -> tuple[AuditEntry, ...]:
+        """Every change, oldest first."""
+        return self.store.audit_log()
+
+    def roll_log(self) -> tuple[RollEntry, ...]:
+        """Every roll, oldest first."""
+        return self.store.roll_log()
+
+    # ------------------------------------------------------------------ organisation
+
+    def set_organisation(self, organisation: Organisation, *, by: str = "") -> None:
+        """Replace the reference data and re-plan the whole window.
+
+        Refuses (changing nothing) to drop a program, participant, staff
+        member, vehicle or venue that a record names: end a program with a
+        :class:`ProgramChange` or ``active_until`` instead.
+        """
+        _check_references_kept(organisation, self.store.records())
+        now = self.now()
+        self.store.set_organisation(organisation)
+        window = self.window(now)
+        planned = self._plan_days(list(window.days()), now)
+        self._audit(
+            now,
+            by,
+            "organisation",
+            organisation.name,
+            f"{len(organisation.programs)} programs; {len(planned)} days re-planned",
+        )
+
+    def upsert(
+        self, item: Venue | Participant | Staff | Vehicle | Program, *, by: str = ""
+    ) -> None:
+        """Add or replace one venue, participant, staff member, vehicle or program."""
+        self.set_organisation(self.store.organisation().with_item(item), by=by)
+
+    # ------------------------------------------------------------------ recording
+
+    def record(self, record: Record, *, by: str = "") -> Record:
+        """Store an intent or exception and re-plan the window days it affects.
+
+        Fills in ``id`` (when empty), ``recorded_at`` (now, when empty) and
+        ``recorded_by`` (``by``); an :class:`Absence` without ``notified_on``
+        and not a no-show is taken as notified today. Returns the stored
+        record. Raises, storing nothing, for unknown ids, an exception on a
+        date when its program has no instance, or a participant who is not
+        on that instance.
+        """
+        now = self.now()
+        record = self._stamp(record, now, by)
+        inputs = self._inputs_any()
+        self._validate(record, inputs, now)
+        self.store.add_record(record)
+        window = self.window(now)
+        days = affected_days(record, inputs, window.start, window.end)
+        self._plan_days(sorted(days), now)
+        self._audit(now, record.recorded_by, "record", record.id, describe(record))
+        return record
+
+    def retract(self, record_id: str, *, by: str = "", reason: str = "") -> Retraction:
+        """Withdraw an intent or exception. The record is kept; a retraction is added.
+
+        Re-plans the window days the record affected. Raises
+        :class:`UnknownRecordError` or :class:`AlreadyRetractedError`.
+        """
+        now = self.now()
+        target = self.store.get_record(record_id)
+        inputs = self._inputs_any()
+        retraction = Retraction(
+            id=self._new_id(), target_id=record_id, recorded_at=now, recorded_by=by, reason=reason
+        )
+        self.store.add_retraction(retraction)
+        window = self.window(now)
+        self._plan_days(sorted(affected_days(target, inputs, window.start, window.end)), now)
+        self._audit(now, by, "retract", record_id, reason or describe(target))
+        return retraction
+
+    def load(
+        self,
+        organisation: Organisation,
+        records: Iterable[Record] = (),
+        *,
+        weeks: int | None = None,
+        by: str = "",
+    ) -> None:
+        """Load reference data and many records at once, then plan the window.
+
+        Every record is validated as :meth:`record` would (one-offs against
+        the plans that all the loaded intents give); on any error nothing
+        from this call is stored.
+        """
+        now = self.now()
+        if weeks is not None:
+            check_weeks(weeks)
+        stamped = [self._stamp(r, now, by) for r in records]
+        _check_references_kept(organisation, (*self.store.records(), *stamped))
+        existing = self.store.load_records(date.min, date.max)
+        trial = PlanInputs(
+            organisation=organisation,
+            timezone=self.timezone,
+            intents=[*existing.intents, *(r for r in stamped if isinstance(r, Intent))],
+            one_offs=[*existing.one_offs, *(r for r in stamped if isinstance(r, OneOff))],
+        )
+        plans: dict[date, DayPlan] = {}
+        for r in stamped:
+            self._validate(r, trial, now, plans)
+        taken = {r.id for r in self.store.records()} | {r.id for r in self.store.retractions()}
+        for r in stamped:
+            if r.id in taken:
+                raise DuplicateIdError("record", r.id)
+            taken.add(r.id)
+        self.store.set_organisation(organisation)
+        for r in stamped:
+            self.store.add_record(r)
+        if weeks is not None:
+            self.store.set_window_weeks(weeks)
+        window = self.window(now)
+        self.store.delete_days(window.end + _ONE_DAY, None)
+        planned = self._plan_days(list(window.days()), now)
+        self._audit(
+            now,
+            by,
+            "load",
+            organisation.name,
+            f"{len(stamped)} records; {len(planned)} days planned",
+        )
+
+    def _stamp(self, record: Record, now: datetime, by: str) -> Record:
+        changes: dict[str, Any] = {}
+        if not record.id:
+            changes["id"] = self._new_id()
+        if record.recorded_at is None:
+            changes["recorded_at"] = now.astimezone(UTC)
+        if by or not record.recorded_by:
+            changes["recorded_by"] = by or record.recorded_by
+        if isinstance(record, Absence) and record.notified_on is None and not record.no_show:
+            changes["notified_on"] = min(self.today(now), record.date)
+        return attrs.evolve(record, **changes) if changes else record
+
+    def _validate(
+        self,
+        record: Record,
+        inputs: PlanInputs,
+        now: datetime,
+        plans: dict[date, DayPlan] | None = None,
+    ) -> None:
+        org = inputs
+        if record.program_id not in org.programs:
+            raise UnknownProgramError(record.program_id)
+        participant = getattr(record, "participant_id", None)
+        if participant is not None and participant not in org.participants:
+            raise UnknownParticipantError(participant)
+        if isinstance(record, StaffPin | StaffUnpin) and record.staff_id not in org.staff:
+            raise UnknownStaffError(record.staff_id)
+        if isinstance(record, VehiclePin | VehicleUnpin) and record.vehicle_id not in org.vehicles:
+            raise UnknownVehicleError(record.vehicle_id)
+        venue = getattr(record, "venue_id", None)
+        if venue is not None and venue not in org.venues:
+            raise UnknownVenueError(venue)
+        if isinstance(record, OneOff):
+            self._validate_one_off(record, inputs, plans)
+
+    def _validate_one_off(
+        self, record: OneOff, inputs: PlanInputs, plans: dict[date, DayPlan] | None
+    ) -> None:
+        if not has_instance(inputs, record.program_id, record.date):
+            raise NoInstanceError(record.program_id, record.date, record.id)
+        if not isinstance(record, Absence | ExtraAttendance):
+            return
+        plan = plans.get(record.date) if plans is not None else None
+        if plan is None:
+            plan = plan_day(inputs, record.date)
+            if plans is not None:
+                plans[record.date] = plan
+        on_instance = {
+            a.participant_id: a.status
+            for i in plan.instances
+            if i.program_id == record.program_id
+            for a in i.allocations
+            if record.id not in a.provenance
+        }
+        if isinstance(record, Absence) and record.participant_id not in on_instance:
+            raise InvalidRecordError(
+                f"participant {record.participant_id!r} is not on {record.program_id!r} on "
+                f"{record.date.isoformat()}",
+                record_id=record.id,
+                field="participant_id",
+            )
+        if (
+            isinstance(record, ExtraAttendance)
+            and on_instance.get(record.participant_id) == "attending"
+        ):
+            raise InvalidRecordError(
+                f"participant {record.participant_id!r} already attends {record.program_id!r} on "
+                f"{record.date.isoformat()}",
+                record_id=record.id,
+                field="participant_id",
+            )
+
+    # ------------------------------------------------------------------ rolling
+
+    def roll(
+        self, now: datetime | None = None, *, by: str = "roller", trigger: str = "roll"
+    ) -> RollEntry:
+        """Bring the window up to date at ``now`` (default: the clock).
+
+        Plans every window day that is missing or stale, drops planned days
+        beyond the window's end, purges history older than the retention
+        period, and logs the roll. Idempotent: rolling again changes nothing;
+        after missed nights one roll catches up. On failure the roll is
+        logged as failed and the error re-raised; days already written are
+        whole and correct.
+        """
+        now = now or self.now()
+        today = self.today(now)
+        window = self.window(now)
+        started = _time.perf_counter()
+        with self.store.roll_lock():
+            try:
+                dropped = self.store.delete_days(window.end + _ONE_DAY, None)
+                purged = 0
+                if self.retention_days is not None:
+                    purged = self.store.delete_days(
+                        None, today - timedelta(days=self.retention_days + 1)
+                    )
+                planned = self._plan_days(self._days_to_plan(window), now)
+            except Exception as e:
+                self.store.append_roll(
+                    self._roll_entry(
+                        now,
+                        started,
+                        today,
+                        window,
+                        "failed",
+                        trigger,
+                        by,
+                        error=f"{type(e).__name__}: {e}",
+                    )
+                )
+                raise
+            entry = self._roll_entry(
+                now,
+                started,
+                today,
+                window,
+                "ok",
+                trigger,
+                by,
+                planned=len(planned),
+                dropped=dropped,
+                purged=purged,
+            )
+            self.store.append_roll(entry)
+            return entry
+
+    def _roll_entry(
+        self,
+        now: datetime,
+        started: float,
+        today: date,
+        window: Window,
+        status: str,
+        trigger: str,
+        by: str,
+        *,
+        planned: int = 0,
+        dropped: int = 0,
+        purged: int = 0,
+        error: str = "",
+    ) -> RollEntry:
+        elapsed = timedelta(seconds=_time.perf_counter() - started)
+        return RollEntry(
+            started_at=now,
+            finished_at=now + elapsed,
+            today=today,
+            window_start=window.start,
+            window_end=window.end,
+            status=status,
+            trigger=trigger,
+            by=by,
+            days_planned=planned,
+            days_dropped=dropped,
+            days_purged=purged,
+            error=error,
+        )
+
+    def regenerate_day(self, day: date, *, by: str = "", now: datetime | None = None) -> DayPlan:
+        """Re-plan one day now, past days included (an audited operator action).
+
+        Raises :class:`DayOutsideWindowError` for a day after the window's end.
+        """
+        now = now or self.now()
+        window = self.window(now)
+        if day > window.end:
+            raise DayOutsideWindowError(day, f"after the window's end {window.end.isoformat()}")
+        self._plan_days([day], now)
+        self._audit(
+            now,
+            by,
+            "regenerate",
+            day.isoformat(),
+            "history day" if day < window.start else "window day",
+        )
+        stored = self.store.get_day(day)
+        assert stored is not None
+        return stored.plan
+
+    def purge(self, before: date, *, by: str = "", now: datetime | None = None) -> int:
+        """Delete planned days before ``before`` (history only). Records are never purged.
+
+        Raises :class:`DayOutsideWindowError` when ``before`` is after today.
+        """
+        now = now or self.now()
+        today = self.today(now)
+        if before > today:
+            raise DayOutsideWindowError(before, f"purging would delete window days from {today}")
+        count = self.store.delete_days(None, before - _ONE_DAY)
+        self._audit(now, by, "purge", before.isoformat(), f"{count} days deleted")
+        return count
+
+    def health(self, now: datetime | None = None) -> Health:
+        """Last roll, next roll, missing and stale days, and a status for the banner.
+
+        ``window`` is today's window. Before today's roll time its last day is
+        not due yet, so it is not counted missing: a host checking at 00:01
+        does not see a false "late".
+        """
+        now = now or self.now()
+        local = now.astimezone(self._zone)
+        window = window_for(local.date(), self.window_size())
+        revisions = {p.date: p.revision for p in self.store.planned_days(window.start, window.end)}
+        due_until = window.end if local.time() >= self.roll_at else window.end - _ONE_DAY
+        missing = tuple(d for d in window.days() if d not in revisions and d <= due_until)
+        stale = tuple(sorted(self._stale(window, revisions)))
+        log = self.store.roll_log()
+        last = log[-1] if log else None
+        last_ok = next((e for e in reversed(log) if e.status == "ok"), None)
+        if last is not None and last.status == "failed":
+            status = "failed"
+        elif missing or stale:
+            status = "late"
+        else:
+            status = "ok"
+        return Health(
+            now=now,
+            today=local.date(),
+            window=window,
+            status=status,
+            last_roll=last,
+            last_success=last_ok,
+            next_roll_at=next_local_time(now, self.roll_at, self._zone),
+            next_verify_at=next_local_time(now, self.verify_at, self._zone),
+            missing_days=missing,
+            stale_days=stale,
+        )
+
+    def verify(self, now: datetime | None = None, *, by: str = "verifier") -> Health:
+        """The 09:00 check: if the window is incomplete, stale or the last roll failed, roll.
+
+        Returns the health after any roll. A roll that fails again raises.
+        """
+        now = now or self.now()
+        health = self.health(now)
+        if health.status != "ok":
+            self.roll(now, by=by, trigger="verify")
+            health = self.health(now)
+        return health
+
+    # ------------------------------------------------------------------ internals
+
+    def _inputs(self, start: date, end: date) -> PlanInputs:
+        revision = self.store.revision()
+        cached = self._cache
+        if cached is not None and cached[0] == revision and cached[1] <= start and end <= cached[2]:
+            return cached[3]
+        records = self.store.load_records(start, end)
+        inputs = PlanInputs(
+            organisation=self.store.organisation(),
+            timezone=self.timezone,
+            intents=records.intents,
+            one_offs=records.one_offs,
+        )
+        self._cache = (revision, start, end, inputs)
+        return inputs
+
+    def _inputs_any(self) -> PlanInputs:
+        """Inputs good for any date (validation needs dates outside the window)."""
+        return self._inputs(date.min, date.max)
+
+    def _plan_days(self, days: Iterable[date], now: datetime) -> list[date]:
+        days = sorted(days)
+        if not days:
+            return []
+        revision = self.store.revision()
+        inputs = self._inputs(days[0], days[-1])
+        for d in days:
+            self.store.put_day(
+                PlannedDay(plan=plan_day(inputs, d), revision=revision, planned_at=now)
+            )
+        return days
+
+    def _days_to_plan(self, window: Window) -> list[date]:
+        revisions = {p.date: p.revision for p in self.store.planned_days(window.start, window.end)}
+        missing = [d for d in window.days() if d not in revisions]
+        return sorted({*missing, *self._stale(window, revisions)})
+
+    def _stale(self, window: Window, revisions: dict[date, int]) -> set[date]:
+        if not revisions:
+            return set()
+        changes = self.store.changes_since(min(revisions.values()))
+        if not changes:
+            return set()
+        inputs = self._inputs_any()
+        stale: set[date] = set()
+        for change in changes:
+            for d in _change_days(change, inputs, window):
+                if d in revisions and revisions[d] < change.revision:
+                    stale.add(d)
+        return stale
+
+    def _audit(self, now: datetime, by: str, action: str, subject: str, detail: str) -> None:
+        self.store.append_audit(
+            AuditEntry(at=now.astimezone(UTC), by=by, action=action, subject=subject, detail=detail)
+        )
+
+
+def _change_days(change: Change, inputs: PlanInputs, window: Window) -> Iterable[date]:
+    if change.record is None:
+        return window.days()
+    return affected_days(change.record, inputs, window.start, window.end)
+
+
+def _check_references_kept(organisation: Organisation, records: Iterable[Record]) -> None:
+    programs = {p.id for p in organisation.programs}
+    participants = {p.id for p in organisation.participants}
+    staff = {s.id for s in organisation.staff}
+    vehicles = {v.id for v in organisation.vehicles}
+    venues = {v.id for v in organisation.venues}
+    for r in records:
+        if r.program_id not in programs:
+            raise UnknownProgramError(r.program_id)
+        participant = getattr(r, "participant_id", None)
+        if participant is not None and participant not in participants:
+            raise UnknownParticipantError(participant)
+        if isinstance(r, StaffPin | StaffUnpin) and r.staff_id not in staff:
+            raise UnknownStaffError(r.staff_id)
+        if isinstance(r, VehiclePin | VehicleUnpin) and r.vehicle_id not in vehicles:
+            raise UnknownVehicleError(r.vehicle_id)
+        venue = getattr(r, "venue_id", None)
+        if venue is not None and venue not in venues:
+            raise UnknownVenueError(venue)
+
+
+def describe(record: Record) -> str:
+    """A one-line, human-readable summary of a record, for logs and tables."""
+    span = ""
+    if isinstance(record, Intent):
+        span = f"from {record.start.isoformat()}" + (
+            f" to {record.end.isoformat()}" if record.end else ""
+        )
+    else:
+        span = f"on {record.date.isoformat()}"
+    who = (
+        getattr(record, "participant_id", None)
+        or getattr(record, "staff_id", None)
+        or getattr(record, "vehicle_id", None)
+    )
+    extra = ""
+    if isinstance(record, ProgramChange):
+        extra = " (" + ", ".join(f"{k}={_short(v)}" for k, v in record.changes().items()) + ")"
+    elif isinstance(record, OneDayChange | Reschedule):
+        fields = {k: getattr(record, k) for k in ("start_time", "end_time", "venue_id")}
+        extra = " (" + ", ".join(f"{k}={_short(v)}" for k, v in fields.items() if v) + ")"
+        if isinstance(record, Reschedule):
+            extra = f" to {record.to_date.isoformat()}" + (extra if extra != " ()" else "")
+    kind = type(record).__name__
+    return f"{kind} {record.program_id}" + (f" {who}" if who else "") + f" {span}{extra}"
+
+
+def _short(value: object) -> str:
+    if isinstance(value, time):
+        return value.isoformat("minutes")
+    return str(value)

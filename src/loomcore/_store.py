@@ -1,0 +1,222 @@
+"""The storage interface. Its docstrings are the specification every store meets.
+
+A store only saves and returns what the service gives it; it never plans.
+Two adapters exist: :class:`loomcore.MemoryStore` and the Postgres store in
+``loomcore_pg``. Both pass :class:`loomcore.testing.StoreContract`, which a
+third-party store can run too.
+
+Rules every store keeps
+-----------------------
+1. Intents, one-offs (exceptions) and retractions are append-only: nothing a
+   store offers deletes or changes them.
+2. Every change to what plans depend on (a record, a retraction, the
+   organisation) gets the next *revision*, a whole number starting at 1.
+   ``changes_since(r)`` returns every change after ``r`` in revision order.
+3. Planned days are the only thing that can be deleted; writing a day
+   replaces it whole, atomically.
+4. Errors are loomcore's own: a duplicate id raises
+   :class:`~loomcore.DuplicateIdError`, an unknown one
+   :class:`~loomcore.UnknownRecordError`, a second retraction
+   :class:`~loomcore.AlreadyRetractedError`; the store is unchanged after
+   any of them.
+"""
+
+from __future__ import annotations
+
+import abc
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+
+import attrs
+
+from ._model import Organisation
+from ._plan import DayPlan
+from ._records import Intent, OneOff, Record, Retraction
+
+__all__ = ["AuditEntry", "Change", "PlannedDay", "RollEntry", "Store", "StoredRecords"]
+
+
+@attrs.frozen(kw_only=True)
+class PlannedDay:
+    """A day's plan as stored: the plan, the revision it reflects, when it was made."""
+
+    plan: DayPlan
+    revision: int
+    planned_at: datetime
+
+    @property
+    def date(self) -> date:
+        """The planned local date."""
+        return self.plan.date
+
+
+@attrs.frozen(kw_only=True)
+class Change:
+    """One revision: a record added, a record retracted, or a new organisation.
+
+    ``kind`` is ``"record"``, ``"retraction"`` or ``"organisation"``;
+    ``record`` is the record added or retracted (``None`` for an
+    organisation change).
+    """
+
+    revision: int
+    kind: str
+    record: Record | None = None
+
+
+@attrs.frozen(kw_only=True)
+class StoredRecords:
+    """Active (unretracted) records, as :meth:`Store.load_records` returns them."""
+
+    intents: tuple[Intent, ...] = ()
+    one_offs: tuple[OneOff, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class AuditEntry:
+    """Who did what, when. ``subject`` names the record, day or setting acted on."""
+
+    at: datetime
+    by: str
+    action: str
+    subject: str = ""
+    detail: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class RollEntry:
+    """One roll, successful or not.
+
+    ``trigger`` says why it ran (``roll``, ``verify``, ``resize``); ``status``
+    is ``ok`` or ``failed`` (then ``error`` says why).
+    """
+
+    started_at: datetime
+    finished_at: datetime
+    today: date
+    window_start: date
+    window_end: date
+    status: str
+    trigger: str = "roll"
+    by: str = ""
+    days_planned: int = 0
+    days_dropped: int = 0
+    days_purged: int = 0
+    error: str = ""
+
+
+class Store(abc.ABC):
+    """Where the service keeps everything. Implementations must be thread-safe."""
+
+    # ----------------------------------------------------------- organisation
+
+    @abc.abstractmethod
+    def organisation(self) -> Organisation:
+        """The current reference data; an empty :class:`Organisation` at first."""
+
+    @abc.abstractmethod
+    def set_organisation(self, organisation: Organisation) -> int:
+        """Replace the reference data. Returns the new revision."""
+
+    # ----------------------------------------------------------- records
+
+    @abc.abstractmethod
+    def add_record(self, record: Record) -> int:
+        """Append an intent or one-off that carries its id and ``recorded_at``.
+
+        Returns the new revision. Raises :class:`DuplicateIdError` when any
+        record or retraction already has this id.
+        """
+
+    @abc.abstractmethod
+    def add_retraction(self, retraction: Retraction) -> int:
+        """Append a retraction of ``retraction.target_id``. Returns the new revision.
+
+        Raises :class:`UnknownRecordError` when no record has that id,
+        :class:`AlreadyRetractedError` when it is retracted already, and
+        :class:`DuplicateIdError` when the retraction's own id is taken.
+        """
+
+    @abc.abstractmethod
+    def get_record(self, record_id: str) -> Record:
+        """The record with this id, retracted or not; :class:`UnknownRecordError` if none."""
+
+    @abc.abstractmethod
+    def records(self) -> tuple[Record, ...]:
+        """Every record ever added, retracted ones included, in the order added."""
+
+    @abc.abstractmethod
+    def retractions(self) -> tuple[Retraction, ...]:
+        """Every retraction, in the order added."""
+
+    @abc.abstractmethod
+    def load_records(self, start: date, end: date) -> StoredRecords:
+        """The active records that can shape any day in ``[start, end]``.
+
+        At least: every active intent whose ``[start, end]`` overlaps the
+        range, every active one-off dated in the range or moving an instance
+        into it, and every active intent covering the origin date of such a
+        move. Returning more is allowed (planning ignores what does not
+        apply); returning less is a bug.
+        """
+
+    @abc.abstractmethod
+    def revision(self) -> int:
+        """The latest revision; 0 for a new store."""
+
+    @abc.abstractmethod
+    def changes_since(self, revision: int) -> tuple[Change, ...]:
+        """Every change with a revision greater than ``revision``, oldest first."""
+
+    # ----------------------------------------------------------- planned days
+
+    @abc.abstractmethod
+    def put_day(self, day: PlannedDay) -> None:
+        """Write a day's plan, replacing any plan of that date, in one transaction."""
+
+    @abc.abstractmethod
+    def get_day(self, day: date) -> PlannedDay | None:
+        """The stored plan of ``day``, or ``None``."""
+
+    @abc.abstractmethod
+    def planned_days(
+        self, start: date | None = None, end: date | None = None
+    ) -> tuple[PlannedDay, ...]:
+        """Stored plans with ``start <= date <= end`` (open bounds when ``None``), by date."""
+
+    @abc.abstractmethod
+    def delete_days(self, start: date | None = None, end: date | None = None) -> int:
+        """Delete stored plans with ``start <= date <= end``; returns how many."""
+
+    # ----------------------------------------------------------- settings and logs
+
+    @abc.abstractmethod
+    def window_weeks(self) -> int | None:
+        """The stored window size, or ``None`` when never set."""
+
+    @abc.abstractmethod
+    def set_window_weeks(self, weeks: int) -> None:
+        """Store the window size (already validated by the service)."""
+
+    @abc.abstractmethod
+    def append_audit(self, entry: AuditEntry) -> None:
+        """Append to the audit log."""
+
+    @abc.abstractmethod
+    def audit_log(self) -> tuple[AuditEntry, ...]:
+        """The audit log, oldest first."""
+
+    @abc.abstractmethod
+    def append_roll(self, entry: RollEntry) -> None:
+        """Append to the roll log."""
+
+    @abc.abstractmethod
+    def roll_log(self) -> tuple[RollEntry, ...]:
+        """The roll log, oldest first."""
+
+    @abc.abstractmethod
+    def roll_lock(self) -> AbstractContextManager[None]:
+        """A lock held for a whole roll: one roll at a time for this store.
+
+        Entering blocks until no other roll holds it.
+        """
