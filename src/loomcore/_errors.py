@@ -51,22 +51,32 @@ class UnknownIdError(LoomError, LookupError):
 
 
 class UnknownProgramError(UnknownIdError):
+    """No program has this id."""
+
     kind = "program"
 
 
 class UnknownParticipantError(UnknownIdError):
+    """No participant has this id."""
+
     kind = "participant"
 
 
 class UnknownStaffError(UnknownIdError):
+    """No staff member has this id."""
+
     kind = "staff"
 
 
 class UnknownVehicleError(UnknownIdError):
+    """No vehicle has this id."""
+
     kind = "vehicle"
 
 
 class UnknownVenueError(UnknownIdError):
+    """No venue has this id."""
+
     kind = "venue"
 
 

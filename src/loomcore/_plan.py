@@ -197,6 +197,9 @@ class _State:
     staffing: StaffingRule
     transport: bool
     sources: frozenset[str]
+    # True when some intent makes a value differ from the template's: only
+    # then is the instance coloured "intent" (a revert leaves it "generated").
+    overridden: bool
 
     def scheduled(self, day: date) -> bool:
         return self.runs and self.recurrence.runs_on(day)
@@ -211,15 +214,21 @@ def _state(inputs: PlanInputs, program: Program, day: date) -> _State:
     )
     values: dict[str, Any] = {}
     sources: set[str] = set()
+    overridden = False
     runs = inputs.resolve(("field", program.id, "runs"), day, active)
     if runs.source:
         sources.add(runs.source)
+        overridden = runs.value != active
     for name in _FIELDS:
-        r = inputs.resolve(("field", program.id, name), day, getattr(program, name))
+        template = getattr(program, name)
+        r = inputs.resolve(("field", program.id, name), day, template)
         values[name] = r.value
         if r.source:
             sources.add(r.source)
-    return _State(runs=bool(runs.value), sources=frozenset(sources), **values)
+            overridden = overridden or r.value != template
+    return _State(
+        runs=bool(runs.value), sources=frozenset(sources), overridden=overridden, **values
+    )
 
 
 def _winning_moves_to(inputs: PlanInputs, program_id: str, day: date) -> list[Reschedule]:
@@ -390,7 +399,8 @@ def _instance(
                 instance_id=instance_id,
             )
         )
-    origin = "exception" if exceptions else ("intent" if sources else "generated")
+    overridden = state.overridden or bool(pinned_staff or pinned_vehicles)
+    origin = "exception" if exceptions else ("intent" if overridden else "generated")
     return Instance(
         id=instance_id,
         program_id=program.id,

@@ -107,7 +107,14 @@ def _days(start: date, end: date) -> Iterator[date]:
 def affected_days(record: Record, inputs: PlanInputs, start: date, end: date) -> set[date]:
     """The days in ``[start, end]`` whose plan ``record`` (added or retracted) can change."""
     if isinstance(record, OneOff):
-        return {d for d in record.dates() if start <= d <= end}
+        days = set(record.dates())
+        if isinstance(record, Reschedule):
+            # the latest move of a date wins, so adding or retracting one
+            # changes where the other moves of that date land
+            days.update(
+                m.to_date for m in inputs.reschedules(record.program_id) if m.date == record.date
+            )
+        return {d for d in days if start <= d <= end}
     lo = max(record.start, start)
     hi = end if record.end is None else min(record.end, end)
     out = set(_days(lo, hi))

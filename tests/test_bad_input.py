@@ -1,0 +1,302 @@
+"""Bad input: a clear LoomError subclass naming the culprit, and the store unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, time
+
+import pytest
+from builders import Clock, local, make_loom, seed_organisation
+
+from loomcore import (
+    Absence,
+    AlreadyRetractedError,
+    Cancellation,
+    DayOutsideWindowError,
+    DuplicateIdError,
+    Enrolment,
+    ExtraAttendance,
+    Fortnightly,
+    InvalidDateRangeError,
+    InvalidRecordError,
+    InvalidWindowError,
+    Location,
+    Loom,
+    LoomError,
+    MemoryStore,
+    NoInstanceError,
+    OneDayChange,
+    Organisation,
+    Participant,
+    Program,
+    ProgramChange,
+    Reschedule,
+    RRule,
+    StaffPin,
+    UnknownParticipantError,
+    UnknownProgramError,
+    UnknownRecordError,
+    UnknownStaffError,
+    UnknownVehicleError,
+    UnknownVenueError,
+    VehiclePin,
+    Venue,
+    Weekly,
+    window_for,
+)
+
+
+@pytest.fixture
+def loom() -> Loom:
+    loom = make_loom(Clock(local(2026, 10, 1)), weeks=4)
+    loom.record(
+        Enrolment(id="e-john", program_id="centre-wed", participant_id="john", start=date(2026, 1, 1))
+    )
+    return loom
+
+
+def snapshot(loom: Loom) -> tuple[object, ...]:
+    s = loom.store
+    return (
+        s.revision(),
+        s.records(),
+        s.retractions(),
+        s.planned_days(),
+        s.window_weeks(),
+        s.organisation(),
+        len(s.audit_log()),
+    )
+
+
+WED = date(2026, 10, 7)
+TUE = date(2026, 10, 6)
+
+# (call, expected error, attributes the error must carry)
+BAD_CALLS: list[tuple[str, Callable[[Loom], object], type[LoomError], dict[str, object]]] = [
+    ("window 1 week", lambda lm: lm.resize_window(1), InvalidWindowError, {"weeks": 1}),
+    ("window 17 weeks", lambda lm: lm.resize_window(17), InvalidWindowError, {"weeks": 17}),
+    ("window as text", lambda lm: lm.resize_window("4"), InvalidWindowError, {"weeks": "4"}),  # type: ignore[arg-type]
+    (
+        "unknown program",
+        lambda lm: lm.record(Enrolment(program_id="nope", participant_id="john", start=WED)),
+        UnknownProgramError,
+        {"id": "nope"},
+    ),
+    (
+        "unknown participant",
+        lambda lm: lm.record(Enrolment(program_id="centre-wed", participant_id="zed", start=WED)),
+        UnknownParticipantError,
+        {"id": "zed"},
+    ),
+    (
+        "unknown staff",
+        lambda lm: lm.record(StaffPin(program_id="centre-wed", staff_id="ghost", start=WED)),
+        UnknownStaffError,
+        {"id": "ghost"},
+    ),
+    (
+        "unknown vehicle",
+        lambda lm: lm.record(VehiclePin(program_id="centre-wed", vehicle_id="van9", start=WED)),
+        UnknownVehicleError,
+        {"id": "van9"},
+    ),
+    (
+        "unknown venue in a change",
+        lambda lm: lm.record(ProgramChange(program_id="centre-wed", start=WED, venue_id="moon")),
+        UnknownVenueError,
+        {"id": "moon"},
+    ),
+    (
+        "exception on a date with no instance",
+        lambda lm: lm.record(Cancellation(program_id="centre-wed", date=TUE)),
+        NoInstanceError,
+        {"program_id": "centre-wed", "day": TUE},
+    ),
+    (
+        "reschedule of a date with no instance",
+        lambda lm: lm.record(
+            Reschedule(program_id="centre-wed", date=TUE, to_date=date(2026, 10, 9))
+        ),
+        NoInstanceError,
+        {"program_id": "centre-wed", "day": TUE},
+    ),
+    (
+        "absence of someone not on the instance",
+        lambda lm: lm.record(Absence(program_id="centre-wed", participant_id="sarah", date=WED)),
+        InvalidRecordError,
+        {"field": "participant_id"},
+    ),
+    (
+        "extra attendance of someone already attending",
+        lambda lm: lm.record(
+            ExtraAttendance(program_id="centre-wed", participant_id="john", date=WED)
+        ),
+        InvalidRecordError,
+        {"field": "participant_id"},
+    ),
+    (
+        "duplicate record id",
+        lambda lm: lm.record(
+            Enrolment(id="e-john", program_id="sun-social", participant_id="john", start=WED)
+        ),
+        DuplicateIdError,
+        {"id": "e-john"},
+    ),
+    ("retract unknown id", lambda lm: lm.retract("nope"), UnknownRecordError, {"id": "nope"}),
+    (
+        "instances of an unknown program",
+        lambda lm: lm.instances(WED, WED, program_id="nope"),
+        UnknownProgramError,
+        {"id": "nope"},
+    ),
+    (
+        "instances of an unknown participant",
+        lambda lm: lm.instances(WED, WED, participant_id="nope"),
+        UnknownParticipantError,
+        {"id": "nope"},
+    ),
+    (
+        "instances range backwards",
+        lambda lm: lm.instances(WED, TUE),
+        InvalidDateRangeError,
+        {"start": WED, "end": TUE},
+    ),
+    (
+        "regenerate a day after the window",
+        lambda lm: lm.regenerate_day(date(2027, 1, 1)),
+        DayOutsideWindowError,
+        {"day": date(2027, 1, 1)},
+    ),
+    (
+        "purge into the window",
+        lambda lm: lm.purge(date(2026, 10, 5)),
+        DayOutsideWindowError,
+        {"day": date(2026, 10, 5)},
+    ),
+    (
+        "drop a program that records name",
+        lambda lm: lm.set_organisation(
+            Organisation(
+                venues=seed_organisation().venues,
+                participants=seed_organisation().participants,
+            )
+        ),
+        UnknownProgramError,
+        {"id": "centre-wed"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "attrs"), [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS]
+)
+def test_bad_call_raises_named_error_and_changes_nothing(
+    loom: Loom, call: Callable[[Loom], object], error: type[LoomError], attrs: dict[str, object]
+) -> None:
+    before = snapshot(loom)
+    with pytest.raises(error) as info:
+        call(loom)
+    for name, value in attrs.items():
+        assert getattr(info.value, name) == value
+    message = str(info.value)
+    for name, value in attrs.items():
+        if isinstance(value, date):
+            assert value.isoformat() in message
+        elif name != "field":  # the field is an attribute for hosts, not prose
+            assert str(value) in message
+    assert snapshot(loom) == before
+
+
+def test_retracting_twice_is_refused(loom: Loom) -> None:
+    loom.retract("e-john", by="ops")
+    before = snapshot(loom)
+    with pytest.raises(AlreadyRetractedError, match="e-john"):
+        loom.retract("e-john")
+    assert snapshot(loom) == before
+
+
+def test_errors_also_subclass_the_builtin_they_resemble() -> None:
+    assert issubclass(InvalidWindowError, ValueError)
+    assert issubclass(UnknownProgramError, LookupError)
+    assert issubclass(NoInstanceError, ValueError)
+    assert issubclass(InvalidDateRangeError, ValueError)
+    with pytest.raises(InvalidWindowError):
+        window_for(date(2026, 10, 1), 17)
+
+
+def _program(**kw: object) -> Program:
+    fields: dict[str, object] = {
+        "id": "p",
+        "name": "P",
+        "recurrence": Weekly(weekdays=["MO"]),
+        "start_time": time(9),
+        "end_time": time(15),
+        "venue_id": "v",
+        "active_from": date(2026, 1, 1),
+    }
+    fields.update(kw)
+    return Program(**fields)  # type: ignore[arg-type]
+
+
+# (description, builder, error, text the message must contain)
+BAD_VALUES: list[tuple[str, Callable[[], object], type[LoomError], str]] = [
+    ("intent ends before it starts",
+     lambda: Enrolment(id="e1", program_id="p", participant_id="a", start=WED, end=TUE),
+     InvalidDateRangeError, "2026-10-07 > 2026-10-06"),
+    ("program ends before it starts", lambda: _program(end_time=time(8)),
+     InvalidRecordError, "'p'"),
+    ("program active_until before active_from",
+     lambda: _program(active_until=date(2025, 1, 1)), InvalidRecordError, "active_until"),
+    ("no weekdays", lambda: Weekly(weekdays=[]), InvalidRecordError, "weekday"),
+    ("unknown weekday", lambda: Weekly(weekdays=["XX"]), InvalidRecordError, "'XX'"),
+    ("fortnight week C", lambda: Fortnightly(weekdays=["MO"], anchor=WED, week="C"),
+     InvalidRecordError, "'C'"),
+    ("bad RRULE", lambda: RRule(rule="FREQ=SOMETIMES", dtstart=WED), InvalidRecordError,
+     "FREQ=SOMETIMES"),
+    ("RRULE with a prefix", lambda: RRule(rule="RRULE:FREQ=WEEKLY", dtstart=WED),
+     InvalidRecordError, "prefix"),
+    ("NDIS number", lambda: Participant(id="a", name="A", ndis_number="12"),
+     InvalidRecordError, "'a'"),
+    ("negative capacity", lambda: Venue(id="v", name="V", capacity=-1), InvalidRecordError,
+     "capacity"),
+    ("latitude", lambda: Location(lat=123, lon=0), InvalidRecordError, "123"),
+    ("empty program change", lambda: ProgramChange(id="c1", program_id="p", start=WED),
+     InvalidRecordError, "c1"),
+    ("empty one-day change", lambda: OneDayChange(id="c2", program_id="p", date=WED),
+     InvalidRecordError, "c2"),
+    ("bad cancellation code",
+     lambda: Absence(program_id="p", participant_id="a", date=WED, reason_code="XXXX"),
+     InvalidRecordError, "XXXX"),
+    ("notified after the date",
+     lambda: Absence(program_id="p", participant_id="a", date=TUE, notified_on=WED),
+     InvalidRecordError, "2026-10-07"),
+    ("program at an unknown venue",
+     lambda: Organisation(venues=[Venue(id="v", name="V", capacity=1)],
+                          programs=[_program(venue_id="elsewhere")]),
+     UnknownVenueError, "elsewhere"),
+    ("duplicate participant ids",
+     lambda: Organisation(participants=[Participant(id="a", name="A"),
+                                        Participant(id="a", name="B")]),
+     DuplicateIdError, "'a'"),
+    ("unknown timezone", lambda: Loom(MemoryStore(), timezone="Mars/Olympus"),
+     InvalidRecordError, "Mars/Olympus"),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "text"), [c[1:] for c in BAD_VALUES], ids=[c[0] for c in BAD_VALUES]
+)
+def test_bad_values_are_refused_when_built(
+    build: Callable[[], object], error: type[LoomError], text: str
+) -> None:
+    with pytest.raises(error) as info:
+        build()
+    assert text in str(info.value)
+
+
+def test_a_naive_clock_is_refused() -> None:
+    from datetime import datetime
+
+    loom = Loom(MemoryStore(), clock=lambda: datetime(2026, 10, 1))
+    with pytest.raises(InvalidRecordError, match="timezone-aware"):
+        loom.roll()

@@ -1,0 +1,79 @@
+"""The one rule: the covering intent with the latest start wins, ties by recorded_at, then id."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from builders import seed_organisation
+
+from loomcore import Enrolment, PlanInputs, ProgramChange, Withdrawal
+
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+D = date(2026, 10, 14)
+
+
+def enrol(id: str, start: date, end: date | None = None, at: int = 0, yes: bool = True):  # type: ignore[no-untyped-def]
+    cls = Enrolment if yes else Withdrawal
+    return cls(
+        id=id,
+        program_id="centre-wed",
+        participant_id="sarah",
+        start=start,
+        end=end,
+        recorded_at=T0 + timedelta(minutes=at),
+    )
+
+
+def resolve(intents: list[object], day: date = D) -> tuple[object, str]:
+    inputs = PlanInputs(organisation=seed_organisation(), intents=intents)  # type: ignore[arg-type]
+    r = inputs.resolve(("enrolled", "centre-wed", "sarah"), day, "template")
+    return r.value, r.source
+
+
+CASES = [
+    ("nothing recorded: the template", [], ("template", "")),
+    ("one covering intent", [enrol("a", date(2026, 10, 7))], (True, "a")),
+    ("starts after the day: not covering", [enrol("a", date(2026, 10, 15))], ("template", "")),
+    ("ended before the day", [enrol("a", date(2026, 10, 1), date(2026, 10, 13))],
+     ("template", "")),
+    ("ends on the day: covering", [enrol("a", date(2026, 10, 1), D)], (True, "a")),
+    ("latest start wins", [enrol("a", date(2026, 10, 1)), enrol("b", date(2026, 10, 7), yes=False)],
+     (False, "b")),
+    ("latest start wins even if recorded earlier",
+     [enrol("a", date(2026, 10, 1), at=9), enrol("b", date(2026, 10, 7), at=1, yes=False)],
+     (False, "b")),
+    ("same start: later recorded_at wins",
+     [enrol("a", date(2026, 10, 7), at=2, yes=False), enrol("b", date(2026, 10, 7), at=1)],
+     (False, "a")),
+    ("same start and time: larger id wins",
+     [enrol("b", date(2026, 10, 7), yes=False), enrol("a", date(2026, 10, 7))], (False, "b")),
+    ("temporary change ends: the earlier open intent answers again",
+     [enrol("a", date(2026, 1, 1)), enrol("b", date(2026, 10, 1), date(2026, 10, 10), yes=False)],
+     (True, "a")),
+    ("temporary change in force",
+     [enrol("a", date(2026, 1, 1)), enrol("b", date(2026, 10, 10), date(2026, 10, 20), yes=False)],
+     (False, "b")),
+]
+
+
+@pytest.mark.parametrize(("intents", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_the_one_rule(intents: list[object], expected: tuple[object, str]) -> None:
+    assert resolve(intents) == expected
+    assert resolve(list(reversed(intents))) == expected
+
+
+def test_each_program_field_is_its_own_question() -> None:
+    time_change = ProgramChange(
+        id="t", program_id="centre-wed", start=date(2026, 10, 1), start_time=time(10),
+        recorded_at=T0,
+    )
+    venue_change = ProgramChange(
+        id="v", program_id="centre-wed", start=date(2026, 10, 7), venue_id="small-room",
+        recorded_at=T0,
+    )
+    inputs = PlanInputs(organisation=seed_organisation(), intents=[time_change, venue_change])
+    # the later venue change does not undo the earlier time change
+    assert inputs.resolve(("field", "centre-wed", "start_time"), D, time(9)).value == time(10)
+    assert inputs.resolve(("field", "centre-wed", "venue_id"), D, "centre").value == "small-room"
+    assert inputs.resolve(("field", "centre-wed", "end_time"), D, time(15)).source == ""

@@ -1,0 +1,254 @@
+"""The Loom service: re-planning, rolling, health, history, audit."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import attrs
+import pytest
+from builders import Clock, local, make_loom, seed_organisation, weekly
+
+from loomcore import (
+    Absence,
+    Enrolment,
+    Loom,
+    MemoryStore,
+    PlannedDay,
+    PlanInputs,
+    ProgramChange,
+    Reschedule,
+    plan_day,
+)
+
+
+def from_scratch(loom: Loom, day: date):  # type: ignore[no-untyped-def]
+    retracted = {r.target_id for r in loom.store.retractions()}
+    active = [r for r in loom.store.records() if r.id not in retracted]
+    inputs = PlanInputs(
+        organisation=loom.store.organisation(),
+        intents=[r for r in active if isinstance(r, Enrolment | ProgramChange)],
+        one_offs=[r for r in active if isinstance(r, Absence | Reschedule)],
+    )
+    return plan_day(inputs, day)
+
+
+def planned_at(loom: Loom) -> dict[date, datetime]:
+    return {p.date: p.planned_at for p in loom.store.planned_days()}
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(local(2026, 10, 1, 0, 5))
+
+
+@pytest.fixture
+def loom(clock: Clock) -> Loom:
+    return make_loom(clock, weeks=4)
+
+
+def test_recording_replans_only_the_days_it_can_affect(loom: Loom, clock: Clock) -> None:
+    before = planned_at(loom)
+    clock.advance(hours=3)
+    loom.record(Enrolment(program_id="centre-wed", participant_id="sarah", start=date(2026, 10, 14),
+                          end=date(2026, 10, 21)))
+    after = planned_at(loom)
+    changed = sorted(d for d in after if after[d] != before[d])
+    assert changed == [date(2026, 10, d) for d in range(14, 22)]
+
+    clock.advance(hours=1)
+    before = planned_at(loom)
+    loom.record(Absence(program_id="centre-wed", participant_id="sarah", date=date(2026, 10, 14)))
+    after = planned_at(loom)
+    assert sorted(d for d in after if after[d] != before[d]) == [date(2026, 10, 14)]
+
+
+def test_changing_an_instance_origin_replans_the_day_it_was_moved_to(loom: Loom) -> None:
+    loom.record(Reschedule(program_id="centre-wed", date=date(2026, 10, 14),
+                           to_date=date(2026, 10, 16)))
+    assert [i.id for i in loom.instances(date(2026, 10, 16), date(2026, 10, 16),
+                                         program_id="centre-wed")] == ["centre-wed/2026-10-14"]
+    # pausing the program on the 14th also orphans the move that lands on the 16th
+    loom.record(ProgramChange(program_id="centre-wed", start=date(2026, 10, 14),
+                              end=date(2026, 10, 14), runs=False))
+    plan = loom.day(date(2026, 10, 16))
+    assert plan is not None and plan == from_scratch(loom, date(2026, 10, 16))
+    assert [w.code for w in plan.warnings] == ["orphaned-exception"]
+
+
+def test_roll_is_idempotent_and_catches_up(loom: Loom, clock: Clock) -> None:
+    assert loom.roll().days_planned == 0
+    clock.set_local(2026, 10, 4, 0, 5)  # three nights missed
+    entry = loom.roll()
+    assert (entry.status, entry.days_planned, entry.today) == ("ok", 3, date(2026, 10, 4))
+    assert loom.roll().days_planned == 0
+    window = loom.window()
+    assert [p.date for p in loom.store.planned_days(window.start, window.end)] == list(
+        window.days())
+    # history is kept: the days that left the window are still stored
+    assert loom.day(date(2026, 10, 1)) is not None
+
+
+def test_a_crash_between_recording_and_replanning_is_mended_by_the_roll(loom: Loom) -> None:
+    # the record lands but the process dies before re-planning
+    lost = Enrolment(id="late", program_id="centre-wed", participant_id="john",
+                     start=date(2026, 10, 7), recorded_at=datetime(2026, 9, 30, tzinfo=UTC))
+    loom.store.add_record(lost)
+    health = loom.health()
+    assert health.status == "late"
+    assert health.stale_days == tuple(date(2026, 10, d) for d in range(7, 29))
+    assert health.missing_days == ()
+    after = loom.verify()
+    assert after.status == "ok" and after.stale_days == ()
+    for day in loom.window().days():
+        assert loom.day(day) == from_scratch(loom, day)
+    assert loom.roll_log()[-1].trigger == "verify"
+
+
+class FlakyStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_on: date | None = None
+
+    def put_day(self, day: PlannedDay) -> None:
+        if day.date == self.fail_on:
+            raise ConnectionError("database went away")
+        super().put_day(day)
+
+
+def test_a_failed_roll_is_logged_and_the_next_one_completes(clock: Clock) -> None:
+    store = FlakyStore()
+    loom = Loom(store, clock=clock)
+    loom.load(seed_organisation(), weeks=2)
+    clock.set_local(2026, 10, 5, 0, 5)
+    store.fail_on = date(2026, 10, 16)
+    with pytest.raises(ConnectionError):
+        loom.roll()
+    failed = loom.roll_log()[-1]
+    assert (failed.status, failed.error) == ("failed", "ConnectionError: database went away")
+    health = loom.health()
+    assert health.status == "failed"
+    assert health.missing_days == (date(2026, 10, 16), date(2026, 10, 17), date(2026, 10, 18))
+    # the days written before the failure are whole and correct
+    assert loom.day(date(2026, 10, 15)) == from_scratch(loom, date(2026, 10, 15))
+    store.fail_on = None
+    clock.advance(minutes=10)
+    assert loom.verify().status == "ok"
+    assert loom.roll_log()[-1].days_planned == 3
+
+
+def test_health_before_the_roll_is_due_is_not_late(clock: Clock) -> None:
+    loom = make_loom(clock, weeks=2)  # planned at 00:05 on 1 Oct
+    loom.roll()
+    clock.set_local(2026, 10, 2, 0, 1)
+    early = loom.health()
+    assert (early.status, early.missing_days) == ("ok", ())
+    assert early.next_roll_at == datetime(2026, 10, 2, 0, 5, tzinfo=early.next_roll_at.tzinfo)
+    clock.set_local(2026, 10, 2, 0, 6)
+    assert loom.health().missing_days == (date(2026, 10, 15),)
+    assert loom.health().status == "late"
+
+
+def test_past_days_are_history_until_regenerated(loom: Loom, clock: Clock) -> None:
+    clock.set_local(2026, 10, 10, 0, 5)
+    loom.roll()
+    old = loom.day(date(2026, 10, 7))
+    loom.record(Enrolment(program_id="centre-wed", participant_id="sarah", start=date(2026, 10, 1)))
+    assert loom.day(date(2026, 10, 7)) == old  # history is not re-planned
+    assert loom.roll().days_planned == 0
+    assert loom.health().status == "ok"  # history staleness is not the window's
+    regenerated = loom.regenerate_day(date(2026, 10, 7), by="ops")
+    assert "sarah" in regenerated.instances[0].attending
+    entry = loom.audit_log()[-1]
+    assert (entry.action, entry.subject, entry.by, entry.detail) == (
+        "regenerate", "2026-10-07", "ops", "history day")
+
+
+def test_retention_purges_old_history_and_purge_is_explicit_too(loom: Loom, clock: Clock) -> None:
+    e = loom.record(Enrolment(program_id="centre-wed", participant_id="john",
+                              start=date(2026, 10, 1)))
+    clock.set_local(2027, 1, 15, 0, 5)  # the nights after 28 Oct were missed
+    entry = loom.roll()
+    # 90 days of history are kept (17 Oct 2026 onwards): 1..16 Oct go
+    assert entry.days_purged == 16
+    assert loom.store.planned_days()[0].date == date(2026, 10, 17)
+    # history holds what was planned while it was in the window: 17..28 Oct
+    assert loom.purge(date(2026, 11, 1), by="ops") == 12
+    assert loom.store.planned_days()[0].date == date(2027, 1, 15)
+    assert loom.audit_log()[-1].action == "purge"
+    assert loom.store.records() == (e,)  # records are never purged
+
+
+def test_records_are_never_lost_and_retractions_are_queryable(loom: Loom) -> None:
+    e = loom.record(Enrolment(program_id="centre-wed", participant_id="sarah",
+                              start=date(2026, 10, 7)), by="ops")
+    assert e.id and e.recorded_by == "ops" and e.recorded_at is not None
+    r = loom.retract(e.id, by="ops2", reason="wrong program")
+    assert loom.intents() == []
+    assert loom.intents(include_retracted=True) == [e]
+    assert loom.retraction_of(e.id) == r
+    assert loom.store.get_record(e.id) == e
+    assert all("sarah" not in i.attending for i in loom.instances(date(2026, 10, 1),
+                                                                   date(2026, 10, 28)))
+    actions = [(a.action, a.subject, a.by) for a in loom.audit_log()[-2:]]
+    assert actions == [("record", e.id, "ops"), ("retract", e.id, "ops2")]
+
+
+def test_absence_without_notice_date_is_taken_as_notified_today(loom: Loom) -> None:
+    loom.record(Enrolment(program_id="centre-wed", participant_id="john", start=date(2026, 1, 1)))
+    a = loom.record(Absence(program_id="centre-wed", participant_id="john",
+                            date=date(2026, 10, 7)))
+    assert isinstance(a, Absence) and a.notified_on == date(2026, 10, 1)
+    (inst,) = loom.instances(date(2026, 10, 7), date(2026, 10, 7), participant_id="john")
+    assert inst.allocations[0].notice_days == 5
+
+
+def test_queries_filter_by_program_participant_and_status(loom: Loom) -> None:
+    loom.record(Enrolment(program_id="centre-wed", participant_id="john", start=date(2026, 1, 1)))
+    loom.record(Enrolment(program_id="sun-social", participant_id="sarah", start=date(2026, 1, 1)))
+    johns = loom.instances(date(2026, 10, 1), date(2026, 10, 28), participant_id="john")
+    assert {i.program_id for i in johns} == {"centre-wed"} and len(johns) == 4
+    assert loom.instances(date(2026, 10, 1), date(2026, 10, 28), status="cancelled") == []
+    assert [i.id for i in loom.intents(participant_id="sarah")] == [
+        loom.intents(program_id="sun-social")[0].id]
+
+
+def test_preview_plans_beyond_the_window_without_storing(loom: Loom) -> None:
+    plans = loom.preview(date(2027, 3, 1), date(2027, 3, 7))
+    assert [p.date for p in plans] == [date(2027, 3, d) for d in range(1, 8)]
+    assert sum(len(p.instances) for p in plans) == 5
+    assert loom.day(date(2027, 3, 1)) is None
+
+
+def test_organisation_changes_replan_the_window(loom: Loom) -> None:
+    loom.upsert(weekly("fri-music", "FR", time(13), time(15)), by="admin")
+    fridays = loom.instances(date(2026, 10, 1), date(2026, 10, 28), program_id="fri-music")
+    assert len(fridays) == 4
+    assert loom.audit_log()[-1].action == "organisation"
+
+
+def test_two_services_on_one_store_agree(clock: Clock) -> None:
+    store = MemoryStore()
+    a = Loom(store, clock=clock)
+    a.load(seed_organisation(), weeks=2)
+    b = Loom(store, clock=clock)
+    b.record(Enrolment(program_id="centre-wed", participant_id="sarah", start=date(2026, 10, 1)))
+    assert a.window_size() == 2
+    assert "sarah" in a.instances(date(2026, 10, 7), date(2026, 10, 7))[0].attending
+    assert a.roll().days_planned == 0
+
+
+def test_resize_is_audited_and_the_window_follows(loom: Loom) -> None:
+    w = loom.resize_window(2, by="admin")
+    assert (w.start, w.end) == (date(2026, 10, 1), date(2026, 10, 14))
+    assert loom.store.planned_days()[-1].date == date(2026, 10, 14)
+    entry = loom.audit_log()[-1]
+    assert (entry.action, entry.by) == ("resize", "admin")
+    assert "4 → 2 weeks" in entry.detail
+
+
+def test_stamping_keeps_given_ids_and_times(loom: Loom) -> None:
+    at = datetime(2026, 9, 1, tzinfo=UTC)
+    e = Enrolment(id="mine", program_id="centre-wed", participant_id="john",
+                  start=date(2026, 10, 1), recorded_at=at, recorded_by="import")
+    stored = loom.record(e)
+    assert stored == attrs.evolve(e)

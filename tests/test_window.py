@@ -1,0 +1,52 @@
+"""The window and the local times of the roll."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import pytest
+from builders import SYDNEY
+
+from loomcore import InvalidWindowError, window_for
+from loomcore._window import next_local_time
+
+
+@pytest.mark.parametrize(
+    ("today", "weeks", "end"),
+    [
+        (date(2026, 10, 1), 4, date(2026, 10, 28)),  # the brief's example
+        (date(2026, 10, 1), 2, date(2026, 10, 14)),
+        (date(2026, 10, 1), 16, date(2027, 1, 20)),
+        (date(2028, 2, 20), 2, date(2028, 3, 4)),  # across 29 Feb
+    ],
+)
+def test_window_bounds(today: date, weeks: int, end: date) -> None:
+    w = window_for(today, weeks)
+    assert (w.start, w.end, w.weeks) == (today, end, weeks)
+    assert len(w) == len(list(w.days())) == 7 * weeks
+    assert today in w and end in w and date(2000, 1, 1) not in w
+
+
+@pytest.mark.parametrize("weeks", [0, 1, 17, -3, 4.0, True, None])
+def test_window_size_outside_2_to_16_is_refused(weeks: object) -> None:
+    with pytest.raises(InvalidWindowError) as info:
+        window_for(date(2026, 10, 1), weeks)  # type: ignore[arg-type]
+    assert info.value.weeks == weeks
+
+
+@pytest.mark.parametrize(
+    ("now_utc", "expected_local"),
+    [
+        # 23:00 Sydney on 30 Sep → 00:05 on 1 Oct
+        (datetime(2026, 9, 30, 13, 0, tzinfo=UTC), datetime(2026, 10, 1, 0, 5)),
+        # exactly at 00:05 → the next day's 00:05
+        (datetime(2026, 9, 30, 14, 5, tzinfo=UTC), datetime(2026, 10, 2, 0, 5)),
+        # the night before DST starts (4 Oct 2026) and the night before it ends (5 Apr 2026)
+        (datetime(2026, 10, 3, 12, 0, tzinfo=UTC), datetime(2026, 10, 4, 0, 5)),
+        (datetime(2026, 4, 4, 12, 0, tzinfo=UTC), datetime(2026, 4, 5, 0, 5)),
+    ],
+)
+def test_next_roll_is_0005_local(now_utc: datetime, expected_local: datetime) -> None:
+    nxt = next_local_time(now_utc, time(0, 5), SYDNEY)
+    assert nxt.replace(tzinfo=None) == expected_local
+    assert nxt > now_utc
