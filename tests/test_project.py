@@ -1,0 +1,61 @@
+"""The project keeps its promises: README commands, CI, a lean import, docstrings."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import loomcore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```sh\n(.*?)\n```", text)
+
+
+def test_readme_gives_exactly_two_setup_commands() -> None:
+    commands = readme_commands()
+    assert len(commands) == 2, commands
+    demo, tests = commands
+    assert "loom demo" in demo and "pip install" in demo
+    assert "pytest" in tests and ".[test]" in tests
+
+
+def test_ci_runs_the_readme_test_command_word_for_word() -> None:
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert readme_commands()[1] in ci
+
+
+def test_importing_loomcore_pulls_in_no_database_or_test_libraries() -> None:
+    code = (
+        "import sys, loomcore; "
+        "bad = [m for m in ('sqlalchemy', 'psycopg', 'pytest', 'hypothesis', 'loomcore_pg') "
+        "if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    missing = []
+    for name in loomcore.__all__:
+        obj = getattr(loomcore, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            if not (obj.__doc__ or "").strip():
+                missing.append(name)
+            for attr, member in vars(obj).items() if inspect.isclass(obj) else ():
+                if attr.startswith("_") or not inspect.isfunction(member):
+                    continue
+                # an override may inherit the specification it implements
+                if not (inspect.getdoc(getattr(obj, attr)) or "").strip():
+                    missing.append(f"{name}.{attr}")
+    assert missing == []
+
+
+def test_package_ships_type_information() -> None:
+    assert (Path(loomcore.__file__).parent / "py.typed").exists()
