@@ -109,10 +109,10 @@ class FlakyStore(MemoryStore):
         super().__init__()
         self.fail_on: date | None = None
 
-    def put_day(self, day: PlannedDay) -> None:
+    def put_day(self, day: PlannedDay) -> bool:
         if day.date == self.fail_on:
             raise ConnectionError("database went away")
-        super().put_day(day)
+        return super().put_day(day)
 
 
 def test_a_failed_roll_is_logged_and_the_next_one_completes(clock: Clock) -> None:

@@ -122,11 +122,15 @@ class MemoryStore(Store):
 
     # ----------------------------------------------------------- planned days
 
-    def put_day(self, day: PlannedDay) -> None:
+    def put_day(self, day: PlannedDay) -> bool:
         with self._lock:
-            if day.date not in self._days:
+            stored = self._days.get(day.date)
+            if stored is None:
                 insort(self._day_keys, day.date)
+            elif stored.revision > day.revision:
+                return False
             self._days[day.date] = day
+            return True
 
     def get_day(self, day: date) -> PlannedDay | None:
         with self._lock:

@@ -171,8 +171,13 @@ class Store(abc.ABC):
     # ----------------------------------------------------------- planned days
 
     @abc.abstractmethod
-    def put_day(self, day: PlannedDay) -> None:
-        """Write a day's plan, replacing any plan of that date, in one transaction."""
+    def put_day(self, day: PlannedDay) -> bool:
+        """Write a day's plan, replacing any plan of that date, in one transaction.
+
+        A stored plan that reflects a *later* revision is kept (a slow writer
+        never undoes a faster one's newer plan): the call then returns
+        ``False``. Otherwise the day is written and the call returns ``True``.
+        """
 
     @abc.abstractmethod
     def get_day(self, day: date) -> PlannedDay | None:

@@ -280,10 +280,21 @@ class StoreContract:
         store.add_record(_enrol("a", "ann", date(2026, 10, 1)))
         day = date(2026, 10, 7)
         store.put_day(_plan(day, store))
-        empty = PlannedDay(plan=DayPlan(date=day), revision=9, planned_at=_AT)
+        empty = PlannedDay(plan=DayPlan(date=day), revision=store.revision(), planned_at=_AT)
         store.put_day(empty)
         assert store.get_day(day) == empty
         assert store.planned_days() == (empty,)
+
+    def test_put_day_never_replaces_a_later_revision(self, store: Store) -> None:
+        day = date(2026, 10, 7)
+        newer = PlannedDay(plan=DayPlan(date=day), revision=5, planned_at=_AT)
+        older = PlannedDay(plan=DayPlan(date=day), revision=4, planned_at=_AT + timedelta(hours=1))
+        same = PlannedDay(plan=DayPlan(date=day), revision=5, planned_at=_AT + timedelta(hours=2))
+        assert store.put_day(newer) is True
+        assert store.put_day(older) is False
+        assert store.get_day(day) == newer
+        assert store.put_day(same) is True
+        assert store.get_day(day) == same
 
     def test_planned_days_and_delete_days_by_range(self, store: Store) -> None:
         days = [date(2026, 10, 1) + timedelta(days=i) for i in range(10)]
