@@ -6,6 +6,7 @@ planned in a :class:`Store`. See the docs for the concepts and the one rule
 that resolves intents.
 """
 
+from ._demo import demo_scenario
 from ._errors import (
     AlreadyRetractedError,
     DayOutsideWindowError,
@@ -16,6 +17,8 @@ from ._errors import (
     InvalidWindowError,
     LoomError,
     NoInstanceError,
+    StoreError,
+    StoreUnavailableError,
     UnknownIdError,
     UnknownParticipantError,
     UnknownProgramError,
@@ -24,6 +27,7 @@ from ._errors import (
     UnknownVehicleError,
     UnknownVenueError,
 )
+from ._export import ExportDocument, dump_export, export_plans, export_window, load_export
 from ._inputs import PlanInputs, Resolved
 from ._memory import MemoryStore
 from ._model import (
@@ -66,6 +70,7 @@ from ._records import (
     Withdrawal,
 )
 from ._recurrence import Fortnightly, Recurrence, RRule, Weekday, Weekly
+from ._scenario import Scenario, ScenarioSettings, dump_scenario, load_scenario, scenario_loom
 from ._service import Health, Loom, affected_days, describe
 from ._store import AuditEntry, Change, PlannedDay, RollEntry, Store, StoredRecords
 from ._window import Window, window_for
@@ -83,6 +88,7 @@ __all__ = [
     "DocumentError",
     "DuplicateIdError",
     "Enrolment",
+    "ExportDocument",
     "ExtraAttendance",
     "Fortnightly",
     "Health",
@@ -112,12 +118,16 @@ __all__ = [
     "Resolved",
     "Retraction",
     "RollEntry",
+    "Scenario",
+    "ScenarioSettings",
     "Staff",
     "StaffDemand",
     "StaffPin",
     "StaffUnpin",
     "StaffingRule",
     "Store",
+    "StoreError",
+    "StoreUnavailableError",
     "StoredRecords",
     "TransportDemand",
     "UnknownIdError",
@@ -136,8 +146,16 @@ __all__ = [
     "Window",
     "Withdrawal",
     "affected_days",
+    "demo_scenario",
     "describe",
+    "dump_export",
+    "dump_scenario",
+    "export_plans",
+    "export_window",
     "has_instance",
+    "load_export",
+    "load_scenario",
     "plan_day",
+    "scenario_loom",
     "window_for",
 ]

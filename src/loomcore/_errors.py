@@ -23,6 +23,8 @@ __all__ = [
     "InvalidWindowError",
     "LoomError",
     "NoInstanceError",
+    "StoreError",
+    "StoreUnavailableError",
     "UnknownIdError",
     "UnknownParticipantError",
     "UnknownProgramError",
@@ -42,9 +44,12 @@ class UnknownIdError(LoomError, LookupError):
 
     kind = "record"
 
-    def __init__(self, id: str) -> None:
+    def __init__(self, id: str, named_by: str = "") -> None:
         self.id = id
-        super().__init__(f"unknown {self.kind} id {id!r}")
+        self.named_by = named_by
+        super().__init__(
+            f"unknown {self.kind} id {id!r}" + (f" (named by {named_by})" if named_by else "")
+        )
 
     def __str__(self) -> str:  # LookupError would otherwise repr() the args
         return str(self.args[0])
@@ -123,8 +128,8 @@ class InvalidRecordError(LoomError, ValueError):
     def __init__(self, message: str, *, record_id: str = "", field: str = "") -> None:
         self.record_id = record_id
         self.field = field
-        prefix = f"{record_id}: " if record_id else ""
-        super().__init__(prefix + message)
+        named = not record_id or repr(record_id) in message or message.startswith(record_id)
+        super().__init__(message if named else f"{record_id}: {message}")
 
 
 class NoInstanceError(LoomError, ValueError):
@@ -167,3 +172,18 @@ class DocumentError(LoomError, ValueError):
     def __init__(self, message: str, path: str = "") -> None:
         self.path = path
         super().__init__(f"{path}: {message}" if path else message)
+
+
+class StoreError(LoomError, RuntimeError):
+    """A store failed in a way it cannot describe in loomcore's own terms.
+
+    Adapters raise it (``raise StoreError(...) from e``) for backend errors
+    that are neither bad input nor a lost connection.
+    """
+
+
+class StoreUnavailableError(LoomError, ConnectionError):
+    """The store cannot be reached (connection refused, lost, timed out).
+
+    Nothing was changed by the failed call; retrying later is safe.
+    """

@@ -1,0 +1,5 @@
+"""``python -m loomcore`` runs the ``loom`` command."""
+
+from ._cli import main
+
+raise SystemExit(main())

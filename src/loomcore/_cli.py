@@ -1,0 +1,195 @@
+"""The ``loom`` command: plan a scenario document, or the demo organisation.
+
+The command is an imperative shell like :class:`~loomcore.Loom`: it reads
+files and, when no ``--today`` is given, the real clock; the planning itself
+runs on a fixed clock at 09:00 local time on ``today``, so the same scenario
+and ``--today`` always print the same thing.
+
+Exit codes: 0 on success, 2 for a usage error, a malformed scenario, an
+invalid window size or a file that cannot be read (the message goes to
+standard error, prefixed ``loom: error:``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from ._demo import demo_scenario
+from ._errors import LoomError
+from ._export import ExportDocument, dump_export, export_window
+from ._model import Organisation
+from ._plan import Instance, PlanWarning
+from ._scenario import Scenario, load_scenario, scenario_loom
+
+__all__ = ["main", "render_table"]
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _iso_date(text: str) -> date:
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loom",
+        description="Plan disability-support group programs over a rolling window.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    plan = commands.add_parser(
+        "plan",
+        help="plan a scenario document and print the window",
+        description="Load SCENARIO, plan its window from --today, print every planned day.",
+    )
+    plan.add_argument("scenario", metavar="SCENARIO.json", help="a loomcore scenario document")
+    demo = commands.add_parser(
+        "demo",
+        help="plan the demo organisation (RABS) and print the window",
+        description="Build the demo organisation around --today, plan it, print the window.",
+    )
+    for sub in (plan, demo):
+        sub.add_argument(
+            "--today",
+            type=_iso_date,
+            metavar="YYYY-MM-DD",
+            help="the local date the window starts on (default: today in the scenario's timezone)",
+        )
+        sub.add_argument(
+            "--weeks",
+            type=int,
+            metavar="N",
+            help="window size in weeks, 2 to 16 (default: the scenario's window_weeks)",
+        )
+        sub.add_argument(
+            "--json", action="store_true", help="print the export document instead of a table"
+        )
+    return parser
+
+
+def _local_today(timezone: str) -> date:
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
+def _plan(scenario: Scenario, today: date, weeks: int | None, as_json: bool, out: TextIO) -> None:
+    if weeks is not None:
+        settings = attrs.evolve(scenario.settings, window_weeks=weeks)
+        scenario = attrs.evolve(scenario, settings=settings)
+    now = datetime.combine(today, time(9), tzinfo=ZoneInfo(scenario.settings.timezone))
+    loom = scenario_loom(scenario, clock=lambda: now)
+    loom.roll()
+    window = loom.window()
+    doc = export_window(loom, window.start, window.end)
+    out.write(dump_export(doc) if as_json else render_table(doc, scenario.organisation))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``loom`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # argparse has printed the usage error or the help
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        if args.command == "plan":
+            scenario = load_scenario(args.scenario)
+        else:
+            scenario = demo_scenario(args.today or _local_today("Australia/Sydney"))
+        today = args.today or _local_today(scenario.settings.timezone)
+        _plan(scenario, today, args.weeks, args.json, sys.stdout)
+    except LoomError as e:
+        return _fail(str(e))
+    except OSError as e:
+        return _fail(f"cannot read {e.filename or args.scenario!r}: {e.strerror or e}")
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"loom: error: {message}", file=sys.stderr)
+    return 2
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def _staff(inst: Instance) -> str:
+    demand = inst.staff_demand
+    if demand.total == 0:
+        return "no staff"
+    return f"{demand.leads} lead + {demand.support} support"
+
+
+def _riders(inst: Instance) -> str:
+    if not inst.transport:
+        return "no transport"
+    riders = inst.transport_demand
+    text = f"{riders.riders} rider" + ("" if riders.riders == 1 else "s")
+    return text + (f" ({riders.wheelchair_riders} wheelchair)" if riders.wheelchair_riders else "")
+
+
+def _row(inst: Instance, zone: ZoneInfo, venues: dict[str, str]) -> list[str]:
+    start = inst.start.astimezone(zone).strftime("%H:%M")
+    end = inst.end.astimezone(zone).strftime("%H:%M")
+    cancelled = sum(1 for a in inst.allocations if a.status == "cancelled")
+    return [
+        f"{start}–{end}",
+        inst.program_name,
+        venues.get(inst.venue_id, inst.venue_id),
+        inst.status,
+        f"{len(inst.attending)} attending / {cancelled} cancelled",
+        _staff(inst),
+        _riders(inst),
+        inst.origin,
+    ]
+
+
+def _warning_lines(warnings: Sequence[PlanWarning], indent: str) -> list[str]:
+    return [f"{indent}! {w.code}: {w.message}" for w in warnings]
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def render_table(doc: ExportDocument, organisation: Organisation) -> str:
+    """A readable day-by-day table of an export: one line per instance, warnings below it.
+
+    Each instance line gives local start–end, program, venue (by name from
+    ``organisation``), status, attending / cancelled counts, staff demand,
+    riders and origin.
+    """
+    zone = ZoneInfo(doc.timezone)
+    venues = {v.id: v.name for v in organisation.venues}
+    rows = [[_row(inst, zone, venues) for inst in day.instances] for day in doc.days]
+    widths = [max((len(r[i]) for day in rows for r in day), default=0) for i in range(8)]
+    title = organisation.name or doc.generated_from or "loomcore"
+    lines = [f"{title}: {doc.start.isoformat()} to {doc.end.isoformat()} ({doc.timezone})"]
+    for day, day_rows in zip(doc.days, rows, strict=True):
+        lines += ["", f"{day.date.isoformat()} {_DAY_NAMES[day.date.weekday()]}"]
+        if not day.instances:
+            lines.append("  no instances")
+        for inst, cells in zip(day.instances, day_rows, strict=True):
+            line = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+            lines.append(("  " + line).rstrip())
+            lines += _warning_lines(inst.warnings, "      ")
+        lines += _warning_lines(day.warnings, "  ")
+    instances = sum(len(day.instances) for day in doc.days)
+    warnings = sum(len(day.all_warnings()) for day in doc.days)
+    summary = ", ".join(
+        (
+            _plural(len(doc.days), "day"),
+            _plural(instances, "instance"),
+            _plural(warnings, "warning"),
+        )
+    )
+    return "\n".join([*lines, "", summary]) + "\n"
