@@ -14,6 +14,7 @@ from loomcore import (
     Program,
     Staff,
     StaffingRule,
+    Store,
     Vehicle,
     Venue,
     Weekly,
@@ -99,13 +100,18 @@ def seed_organisation() -> Organisation:
             weekly("sat-adventure", "SA", time(10), time(16), transport=True),
             weekly("sun-social", "SU", time(10), time(15)),
             weekly("mon-art", "MO", time(10), time(14), venue="small-room"),
-            weekly("thu-weighted", "TH", time(9), time(12),
-                   staffing=StaffingRule(participants_per_support=4, weighted=True)),
+            weekly(
+                "thu-weighted",
+                "TH",
+                time(9),
+                time(12),
+                staffing=StaffingRule(participants_per_support=4, weighted=True),
+            ),
         ],
     )
 
 
-def make_loom(clock: Clock, weeks: int = 6) -> Loom:
-    loom = Loom(MemoryStore(), clock=clock)
+def make_loom(clock: Clock, weeks: int = 6, store: Store | None = None) -> Loom:
+    loom = Loom(store if store is not None else MemoryStore(), clock=clock)
     loom.load(seed_organisation(), weeks=weeks, by="setup")
     return loom

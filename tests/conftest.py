@@ -1,5 +1,95 @@
+"""Shared fixtures. Postgres tests use LOOM_PG_DSN; see docs/postgres.md."""
+
+from __future__ import annotations
+
+import os
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 # tests/ holds shared helpers (builders, strategies) imported by plain name.
 sys.path.insert(0, str(Path(__file__).parent))
+
+PG_DSN = os.environ.get("LOOM_PG_DSN", "")
+NO_PG = "LOOM_PG_DSN is not set: the Postgres tests need a server (see docs/postgres.md)"
+
+
+def _engine(dsn: str, **kw: Any) -> Any:
+    from sqlalchemy import create_engine
+
+    from loomcore_pg._store import _url
+
+    return create_engine(_url(dsn), **kw)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A database of this test run's own, created now and dropped at the end."""
+    if not PG_DSN:
+        pytest.skip(NO_PG)
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from loomcore_pg._store import _url
+
+    name = f"loomtest_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = _engine(PG_DSN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(_url(PG_DSN)).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_url: str) -> Iterator[Any]:
+    from loomcore_pg import migrate
+
+    engine = _engine(pg_url, pool_size=10, max_overflow=40)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def clean_database(engine: Any) -> None:
+    """Empty every loomcore table but the schema version."""
+    from sqlalchemy import text
+
+    from loomcore_pg import build_metadata
+
+    names = [t.name for t in build_metadata().sorted_tables if t.name != "loom_schema_version"]
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY"))
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def any_store(store_kind: str, request: pytest.FixtureRequest) -> Any:
+    """A fresh store of each kind: engine tests that touch storage run on both."""
+    from loomcore import MemoryStore
+
+    if store_kind == "memory":
+        return MemoryStore()
+    from loomcore_pg import PostgresStore
+
+    engine = request.getfixturevalue("pg_engine")
+    clean_database(engine)
+    return PostgresStore(engine)

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 
 import attrs
 import pytest
-from builders import Clock, local, make_loom, seed_organisation, weekly
 
+from builders import Clock, local, make_loom, seed_organisation, weekly
 from loomcore import (
     Absence,
     Enrolment,
     Loom,
     MemoryStore,
-    PlannedDay,
     PlanInputs,
+    PlannedDay,
     ProgramChange,
     Reschedule,
+    Store,
     plan_day,
 )
 
@@ -42,15 +43,21 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def loom(clock: Clock) -> Loom:
-    return make_loom(clock, weeks=4)
+def loom(clock: Clock, any_store: Store) -> Loom:
+    return make_loom(clock, weeks=4, store=any_store)
 
 
 def test_recording_replans_only_the_days_it_can_affect(loom: Loom, clock: Clock) -> None:
     before = planned_at(loom)
     clock.advance(hours=3)
-    loom.record(Enrolment(program_id="centre-wed", participant_id="sarah", start=date(2026, 10, 14),
-                          end=date(2026, 10, 21)))
+    loom.record(
+        Enrolment(
+            program_id="centre-wed",
+            participant_id="sarah",
+            start=date(2026, 10, 14),
+            end=date(2026, 10, 21),
+        )
+    )
     after = planned_at(loom)
     changed = sorted(d for d in after if after[d] != before[d])
     assert changed == [date(2026, 10, d) for d in range(14, 22)]
@@ -63,15 +70,22 @@ def test_recording_replans_only_the_days_it_can_affect(loom: Loom, clock: Clock)
 
 
 def test_changing_an_instance_origin_replans_the_day_it_was_moved_to(loom: Loom) -> None:
-    loom.record(Reschedule(program_id="centre-wed", date=date(2026, 10, 14),
-                           to_date=date(2026, 10, 16)))
-    assert [i.id for i in loom.instances(date(2026, 10, 16), date(2026, 10, 16),
-                                         program_id="centre-wed")] == ["centre-wed/2026-10-14"]
+    loom.record(
+        Reschedule(program_id="centre-wed", date=date(2026, 10, 14), to_date=date(2026, 10, 16))
+    )
+    assert [
+        i.id
+        for i in loom.instances(date(2026, 10, 16), date(2026, 10, 16), program_id="centre-wed")
+    ] == ["centre-wed/2026-10-14"]
     # pausing the program on the 14th also orphans the move that lands on the 16th
-    loom.record(ProgramChange(program_id="centre-wed", start=date(2026, 10, 14),
-                              end=date(2026, 10, 14), runs=False))
+    loom.record(
+        ProgramChange(
+            program_id="centre-wed", start=date(2026, 10, 14), end=date(2026, 10, 14), runs=False
+        )
+    )
     plan = loom.day(date(2026, 10, 16))
-    assert plan is not None and plan == from_scratch(loom, date(2026, 10, 16))
+    assert plan is not None
+    assert plan == from_scratch(loom, date(2026, 10, 16))
     assert [w.code for w in plan.warnings] == ["orphaned-exception"]
 
 
@@ -83,22 +97,29 @@ def test_roll_is_idempotent_and_catches_up(loom: Loom, clock: Clock) -> None:
     assert loom.roll().days_planned == 0
     window = loom.window()
     assert [p.date for p in loom.store.planned_days(window.start, window.end)] == list(
-        window.days())
+        window.days()
+    )
     # history is kept: the days that left the window are still stored
     assert loom.day(date(2026, 10, 1)) is not None
 
 
 def test_a_crash_between_recording_and_replanning_is_mended_by_the_roll(loom: Loom) -> None:
     # the record lands but the process dies before re-planning
-    lost = Enrolment(id="late", program_id="centre-wed", participant_id="john",
-                     start=date(2026, 10, 7), recorded_at=datetime(2026, 9, 30, tzinfo=UTC))
+    lost = Enrolment(
+        id="late",
+        program_id="centre-wed",
+        participant_id="john",
+        start=date(2026, 10, 7),
+        recorded_at=datetime(2026, 9, 30, tzinfo=UTC),
+    )
     loom.store.add_record(lost)
     health = loom.health()
     assert health.status == "late"
     assert health.stale_days == tuple(date(2026, 10, d) for d in range(7, 29))
     assert health.missing_days == ()
     after = loom.verify()
-    assert after.status == "ok" and after.stale_days == ()
+    assert after.status == "ok"
+    assert after.stale_days == ()
     for day in loom.window().days():
         assert loom.day(day) == from_scratch(loom, day)
     assert loom.roll_log()[-1].trigger == "verify"
@@ -136,8 +157,8 @@ def test_a_failed_roll_is_logged_and_the_next_one_completes(clock: Clock) -> Non
     assert loom.roll_log()[-1].days_planned == 3
 
 
-def test_health_before_the_roll_is_due_is_not_late(clock: Clock) -> None:
-    loom = make_loom(clock, weeks=2)  # planned at 00:05 on 1 Oct
+def test_health_before_the_roll_is_due_is_not_late(clock: Clock, any_store: Store) -> None:
+    loom = make_loom(clock, weeks=2, store=any_store)  # planned at 00:05 on 1 Oct
     loom.roll()
     clock.set_local(2026, 10, 2, 0, 1)
     early = loom.health()
@@ -160,12 +181,17 @@ def test_past_days_are_history_until_regenerated(loom: Loom, clock: Clock) -> No
     assert "sarah" in regenerated.instances[0].attending
     entry = loom.audit_log()[-1]
     assert (entry.action, entry.subject, entry.by, entry.detail) == (
-        "regenerate", "2026-10-07", "ops", "history day")
+        "regenerate",
+        "2026-10-07",
+        "ops",
+        "history day",
+    )
 
 
 def test_retention_purges_old_history_and_purge_is_explicit_too(loom: Loom, clock: Clock) -> None:
-    e = loom.record(Enrolment(program_id="centre-wed", participant_id="john",
-                              start=date(2026, 10, 1)))
+    e = loom.record(
+        Enrolment(program_id="centre-wed", participant_id="john", start=date(2026, 10, 1))
+    )
     clock.set_local(2027, 1, 15, 0, 5)  # the nights after 28 Oct were missed
     entry = loom.roll()
     # 90 days of history are kept (17 Oct 2026 onwards): 1..16 Oct go
@@ -179,25 +205,30 @@ def test_retention_purges_old_history_and_purge_is_explicit_too(loom: Loom, cloc
 
 
 def test_records_are_never_lost_and_retractions_are_queryable(loom: Loom) -> None:
-    e = loom.record(Enrolment(program_id="centre-wed", participant_id="sarah",
-                              start=date(2026, 10, 7)), by="ops")
-    assert e.id and e.recorded_by == "ops" and e.recorded_at is not None
+    e = loom.record(
+        Enrolment(program_id="centre-wed", participant_id="sarah", start=date(2026, 10, 7)),
+        by="ops",
+    )
+    assert e.id
+    assert e.recorded_by == "ops"
+    assert e.recorded_at is not None
     r = loom.retract(e.id, by="ops2", reason="wrong program")
     assert loom.intents() == []
     assert loom.intents(include_retracted=True) == [e]
     assert loom.retraction_of(e.id) == r
     assert loom.store.get_record(e.id) == e
-    assert all("sarah" not in i.attending for i in loom.instances(date(2026, 10, 1),
-                                                                   date(2026, 10, 28)))
+    assert all(
+        "sarah" not in i.attending for i in loom.instances(date(2026, 10, 1), date(2026, 10, 28))
+    )
     actions = [(a.action, a.subject, a.by) for a in loom.audit_log()[-2:]]
     assert actions == [("record", e.id, "ops"), ("retract", e.id, "ops2")]
 
 
 def test_absence_without_notice_date_is_taken_as_notified_today(loom: Loom) -> None:
     loom.record(Enrolment(program_id="centre-wed", participant_id="john", start=date(2026, 1, 1)))
-    a = loom.record(Absence(program_id="centre-wed", participant_id="john",
-                            date=date(2026, 10, 7)))
-    assert isinstance(a, Absence) and a.notified_on == date(2026, 10, 1)
+    a = loom.record(Absence(program_id="centre-wed", participant_id="john", date=date(2026, 10, 7)))
+    assert isinstance(a, Absence)
+    assert a.notified_on == date(2026, 10, 1)
     (inst,) = loom.instances(date(2026, 10, 7), date(2026, 10, 7), participant_id="john")
     assert inst.allocations[0].notice_days == 5
 
@@ -206,10 +237,12 @@ def test_queries_filter_by_program_participant_and_status(loom: Loom) -> None:
     loom.record(Enrolment(program_id="centre-wed", participant_id="john", start=date(2026, 1, 1)))
     loom.record(Enrolment(program_id="sun-social", participant_id="sarah", start=date(2026, 1, 1)))
     johns = loom.instances(date(2026, 10, 1), date(2026, 10, 28), participant_id="john")
-    assert {i.program_id for i in johns} == {"centre-wed"} and len(johns) == 4
+    assert {i.program_id for i in johns} == {"centre-wed"}
+    assert len(johns) == 4
     assert loom.instances(date(2026, 10, 1), date(2026, 10, 28), status="cancelled") == []
     assert [i.id for i in loom.intents(participant_id="sarah")] == [
-        loom.intents(program_id="sun-social")[0].id]
+        loom.intents(program_id="sun-social")[0].id
+    ]
 
 
 def test_preview_plans_beyond_the_window_without_storing(loom: Loom) -> None:
@@ -226,8 +259,8 @@ def test_organisation_changes_replan_the_window(loom: Loom) -> None:
     assert loom.audit_log()[-1].action == "organisation"
 
 
-def test_two_services_on_one_store_agree(clock: Clock) -> None:
-    store = MemoryStore()
+def test_two_services_on_one_store_agree(clock: Clock, any_store: Store) -> None:
+    store = any_store
     a = Loom(store, clock=clock)
     a.load(seed_organisation(), weeks=2)
     b = Loom(store, clock=clock)
@@ -248,7 +281,13 @@ def test_resize_is_audited_and_the_window_follows(loom: Loom) -> None:
 
 def test_stamping_keeps_given_ids_and_times(loom: Loom) -> None:
     at = datetime(2026, 9, 1, tzinfo=UTC)
-    e = Enrolment(id="mine", program_id="centre-wed", participant_id="john",
-                  start=date(2026, 10, 1), recorded_at=at, recorded_by="import")
+    e = Enrolment(
+        id="mine",
+        program_id="centre-wed",
+        participant_id="john",
+        start=date(2026, 10, 1),
+        recorded_at=at,
+        recorded_by="import",
+    )
     stored = loom.record(e)
     assert stored == attrs.evolve(e)

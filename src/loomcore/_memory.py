@@ -101,6 +101,14 @@ class MemoryStore(Store):
             r for r in active if isinstance(r, OneOff) and any(start <= d <= end for d in r.dates())
         ]
         origins = {(r.program_id, r.date) for r in one_offs if isinstance(r, Reschedule)}
+        # a later move of an origin date wins over the one landing in range
+        one_offs += [
+            r
+            for r in active
+            if isinstance(r, OneOff)
+            and (r.program_id, r.date) in origins
+            and not any(start <= d <= end for d in r.dates())
+        ]
         intents = [
             r
             for r in active

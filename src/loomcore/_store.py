@@ -87,7 +87,7 @@ class AuditEntry:
 class RollEntry:
     """One roll, successful or not.
 
-    ``trigger`` says why it ran (``roll``, ``verify``, ``resize``); ``status``
+    ``trigger`` says why it ran (``roll``, or ``verify`` for the 09:00 check); ``status``
     is ``ok`` or ``failed`` (then ``error`` says why).
     """
 
@@ -154,10 +154,12 @@ class Store(abc.ABC):
         """The active records that can shape any day in ``[start, end]``.
 
         At least: every active intent whose ``[start, end]`` overlaps the
-        range, every active one-off dated in the range or moving an instance
-        into it, and every active intent covering the origin date of such a
-        move. Returning more is allowed (planning ignores what does not
-        apply); returning less is a bug.
+        range; every active one-off dated in the range or moving an instance
+        into it; and, for each such move, every active one-off dated on its
+        origin date (a later move of that date wins over it) and every active
+        intent covering its origin date (they decide whether the origin had
+        an instance). Returning more is allowed (planning ignores what does
+        not apply); returning less is a bug.
         """
 
     @abc.abstractmethod

@@ -240,11 +240,19 @@ class StoreContract:
             to_date=date(2026, 10, 16),
             recorded_at=_AT,
         )
-        for r in (inside, open_ended, covering_move_origin, one_off, move):
+        later_move = Reschedule(
+            id="m2",
+            program_id="wed",
+            date=date(2026, 11, 4),
+            to_date=date(2026, 11, 6),
+            recorded_at=_AT + timedelta(minutes=1),
+        )
+        for r in (inside, open_ended, covering_move_origin, one_off, move, later_move):
             store.add_record(r)
         loaded = store.load_records(date(2026, 10, 10), date(2026, 10, 20))
         assert {inside, open_ended, covering_move_origin} <= set(loaded.intents)
-        assert {one_off, move} <= set(loaded.one_offs)
+        # the later move of 4 Nov wins, so planning 16 Oct must see it too
+        assert {one_off, move, later_move} <= set(loaded.one_offs)
 
     def test_load_records_leaves_out_retracted_records(self, store: Store) -> None:
         store.set_organisation(sample_organisation())

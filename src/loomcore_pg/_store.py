@@ -1,0 +1,581 @@
+"""PostgresStore: the production store, on SQLAlchemy Core and psycopg 3.
+
+Theory of operation
+-------------------
+1. Every change (record, retraction, organisation) takes a transaction-level
+   advisory lock, then the next revision (``max + 1``) in
+   ``tgl_loom_changes``. Changes therefore commit in revision order, which
+   the service relies on: a day stamped with revision *r* reflects every
+   change up to *r*.
+2. Intents, exceptions, retractions and the logs are only ever inserted.
+3. A day is written in one transaction: an upsert of its ``tgl_loom_days``
+   row that keeps a later revision, then its instances, allocations and
+   shifts replaced. Each transaction touches one day, so the roll and
+   operator edits never hold two day locks at once and cannot deadlock.
+4. One roll at a time: a session-level advisory lock on a connection of its
+   own, released when the roll ends or the connection dies.
+5. Backend errors become loomcore's at one choke point, :func:`_translated`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date
+from typing import Any
+
+import psycopg.errors as pg_errors
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from loomcore import (
+    AlreadyRetractedError,
+    AuditEntry,
+    Change,
+    DayPlan,
+    DuplicateIdError,
+    Instance,
+    Intent,
+    LoomError,
+    OneOff,
+    Organisation,
+    PlannedDay,
+    PlanWarning,
+    Record,
+    Reschedule,
+    Retraction,
+    RollEntry,
+    Store,
+    StoredRecords,
+    StoreError,
+    StoreUnavailableError,
+    UnknownRecordError,
+)
+from loomcore._serial import converter, structure
+
+from ._migrate import SchemaVersionError, schema_version
+from ._migrate import migrate as _migrate
+from ._schema import SCHEMA_VERSION, build_metadata, span
+
+__all__ = ["PostgresStore"]
+
+_REVISION_LOCK = 0x6C6F6F6D_0002
+_ROLL_LOCK = 0x6C6F6F6D_0003
+_T = build_metadata().tables
+_CHANGES = _T["tgl_loom_changes"]
+_INTENTS = _T["tgl_operator_intents"]
+_EXCEPTIONS = _T["tgl_temporal_exceptions"]
+_RETRACTIONS = _T["tgl_record_retractions"]
+_DAYS = _T["tgl_loom_days"]
+_INSTANCES = _T["tgl_loom_instances"]
+_ALLOCATIONS = _T["tgl_loom_participant_allocations"]
+_SHIFTS = _T["tgl_loom_staff_shifts"]
+_AUDIT = _T["tgl_loom_audit_log"]
+_ROLLS = _T["tgl_loom_roll_log"]
+_SETTINGS = _T["settings"]
+_ORGANISATION = _T["organisation"]
+_REFERENCE = ("venues", "participants", "staff", "vehicles", "programs")
+
+
+def _url(dsn: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if dsn.startswith(prefix):
+            return "postgresql+psycopg://" + dsn[len(prefix) :]
+    return dsn
+
+
+@contextmanager
+def _translated(**context: str) -> Iterator[None]:
+    """The one place where driver errors become loomcore errors."""
+    try:
+        yield
+    except LoomError:
+        raise
+    except sa_exc.IntegrityError as e:
+        if isinstance(e.orig, pg_errors.UniqueViolation) and "id" in context:
+            raise DuplicateIdError(context.get("kind", "record"), context["id"]) from e
+        raise StoreError(f"integrity error: {e.orig}") from e
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as e:
+        raise StoreUnavailableError(f"database unavailable: {e.orig}") from e
+    except sa_exc.DBAPIError as e:
+        if e.connection_invalidated:
+            raise StoreUnavailableError(f"database connection lost: {e.orig}") from e
+        raise StoreError(f"database error: {e.orig}") from e
+
+
+class PostgresStore(Store):
+    """A :class:`loomcore.Store` in a PostgreSQL database.
+
+    ``engine`` is a SQLAlchemy engine or a DSN (``postgresql://…``; the
+    psycopg 3 driver is used). With ``migrate=True`` the schema is created or
+    upgraded first; otherwise a database at another schema version is
+    refused with :class:`SchemaVersionError`.
+    """
+
+    def __init__(self, engine: Engine | str, *, migrate: bool = False) -> None:
+        self.engine = (
+            create_engine(_url(engine), pool_pre_ping=True) if isinstance(engine, str) else engine
+        )
+        with _translated():
+            if migrate:
+                _migrate(self.engine)
+            found = schema_version(self.engine)
+        if found != SCHEMA_VERSION:
+            raise SchemaVersionError(found, SCHEMA_VERSION, "run loomcore_pg.migrate(engine)")
+
+    # ----------------------------------------------------------- helpers
+
+    @contextmanager
+    def _tx(self, **context: str) -> Iterator[Connection]:
+        with _translated(**context), self.engine.begin() as conn:
+            yield conn
+
+    def _next_revision(
+        self, conn: Connection, kind: str, record_id: str | None, own_id: str | None
+    ) -> int:
+        conn.execute(select(func.pg_advisory_xact_lock(_REVISION_LOCK)))
+        revision = (
+            int(conn.execute(select(func.coalesce(func.max(_CHANGES.c.revision), 0))).scalar_one())
+            + 1
+        )
+        conn.execute(
+            insert(_CHANGES).values(
+                revision=revision, kind=kind, record_id=record_id, own_id=own_id
+            )
+        )
+        return revision
+
+    # ----------------------------------------------------------- organisation
+
+    def organisation(self) -> Organisation:
+        with self._tx() as conn:
+            name = conn.execute(select(_ORGANISATION.c.name)).scalar() or ""
+            parts: dict[str, list[Any]] = {}
+            for table in _REFERENCE:
+                rows = conn.execute(select(_T[table].c.data).order_by(_T[table].c.id))
+                parts[table] = [r.data for r in rows]
+        return structure({"name": name, **parts}, Organisation)
+
+    def set_organisation(self, organisation: Organisation) -> int:
+        data = converter.unstructure(organisation)
+        with self._tx() as conn:
+            revision = self._next_revision(conn, "organisation", None, None)
+            conn.execute(delete(_ORGANISATION))
+            conn.execute(insert(_ORGANISATION).values(key=1, name=organisation.name))
+            # programs first out and last in: they reference venues
+            for table in reversed(_REFERENCE):
+                ids = [item["id"] for item in data[table]]
+                conn.execute(delete(_T[table]).where(_T[table].c.id.notin_(ids)))
+            for table in _REFERENCE:
+                for item in data[table]:
+                    values = _reference_row(table, item)
+                    stmt = pg_insert(_T[table]).values(**values)
+                    conn.execute(
+                        stmt.on_conflict_do_update(index_elements=["id"], set_=dict(values))
+                    )
+        return revision
+
+    # ----------------------------------------------------------- records
+
+    def add_record(self, record: Record) -> int:
+        data = converter.unstructure(record, Record)
+        with self._tx(id=record.id, kind="record") as conn:
+            revision = self._next_revision(conn, "record", record.id, record.id)
+            if isinstance(record, Intent):
+                conn.execute(insert(_INTENTS).values(**_intent_row(record, data, revision)))
+            else:
+                conn.execute(insert(_EXCEPTIONS).values(**_exception_row(record, data, revision)))
+        return revision
+
+    def add_retraction(self, retraction: Retraction) -> int:
+        with self._tx(id=retraction.id, kind="retraction") as conn:
+            conn.execute(select(func.pg_advisory_xact_lock(_REVISION_LOCK)))
+            if self._record_data(conn, retraction.target_id) is None:
+                raise UnknownRecordError(retraction.target_id)
+            taken = select(_RETRACTIONS.c.id).where(
+                _RETRACTIONS.c.target_id == retraction.target_id
+            )
+            if conn.execute(taken).first() is not None:
+                raise AlreadyRetractedError(retraction.target_id)
+            revision = self._next_revision(conn, "retraction", retraction.target_id, retraction.id)
+            conn.execute(
+                insert(_RETRACTIONS).values(
+                    id=retraction.id,
+                    target_id=retraction.target_id,
+                    revision=revision,
+                    recorded_at=retraction.recorded_at,
+                    recorded_by=retraction.recorded_by,
+                    reason=retraction.reason,
+                )
+            )
+        return revision
+
+    def _record_data(self, conn: Connection, record_id: str) -> Any:
+        for table in (_INTENTS, _EXCEPTIONS):
+            row = conn.execute(select(table.c.data).where(table.c.id == record_id)).first()
+            if row is not None:
+                return row.data
+        return None
+
+    def get_record(self, record_id: str) -> Record:
+        with self._tx() as conn:
+            data = self._record_data(conn, record_id)
+        if data is None:
+            raise UnknownRecordError(record_id)
+        return _record(data)
+
+    def records(self) -> tuple[Record, ...]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(_INTENTS.c.revision, _INTENTS.c.data)
+                .union_all(select(_EXCEPTIONS.c.revision, _EXCEPTIONS.c.data))
+                .order_by("revision")
+            )
+            return tuple(_record(r.data) for r in rows)
+
+    def retractions(self) -> tuple[Retraction, ...]:
+        with self._tx() as conn:
+            rows = conn.execute(select(_RETRACTIONS).order_by(_RETRACTIONS.c.revision))
+            return tuple(
+                Retraction(
+                    id=r.id,
+                    target_id=r.target_id,
+                    recorded_at=r.recorded_at,
+                    recorded_by=r.recorded_by,
+                    reason=r.reason,
+                )
+                for r in rows
+            )
+
+    def load_records(self, start: date, end: date) -> StoredRecords:
+        with self._tx() as conn:
+            one_offs = [_record(r.data) for r in conn.execute(_one_offs_query(start, end))]
+            origins = sorted(
+                {(o.program_id, o.date) for o in one_offs if isinstance(o, Reschedule)}
+            )
+            if origins:
+                seen = {o.id for o in one_offs}
+                rows = conn.execute(_origin_one_offs_query(origins))
+                one_offs += [r for r in map(_record, (r.data for r in rows)) if r.id not in seen]
+            rows = conn.execute(_intents_query(start, end, origins))
+            intents = [_record(r.data) for r in rows]
+        return StoredRecords(
+            intents=tuple(i for i in intents if isinstance(i, Intent)),
+            one_offs=tuple(o for o in one_offs if isinstance(o, OneOff)),
+        )
+
+    def revision(self) -> int:
+        with self._tx() as conn:
+            return int(
+                conn.execute(select(func.coalesce(func.max(_CHANGES.c.revision), 0))).scalar_one()
+            )
+
+    def changes_since(self, revision: int) -> tuple[Change, ...]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(_CHANGES.c.revision, _CHANGES.c.kind, _INTENTS.c.data, _EXCEPTIONS.c.data)
+                .select_from(
+                    _CHANGES.outerjoin(_INTENTS, _INTENTS.c.id == _CHANGES.c.record_id).outerjoin(
+                        _EXCEPTIONS, _EXCEPTIONS.c.id == _CHANGES.c.record_id
+                    )
+                )
+                .where(_CHANGES.c.revision > revision)
+                .order_by(_CHANGES.c.revision)
+            )
+            return tuple(
+                Change(
+                    revision=r[0],
+                    kind=r[1],
+                    record=_record(r[2] if r[2] is not None else r[3])
+                    if r[1] != "organisation"
+                    else None,
+                )
+                for r in rows
+            )
+
+    # ----------------------------------------------------------- planned days
+
+    def put_day(self, day: PlannedDay) -> bool:
+        plan = day.plan
+        with self._tx() as conn:
+            stmt = pg_insert(_DAYS).values(
+                day=plan.date,
+                revision=day.revision,
+                planned_at=day.planned_at,
+                warnings=converter.unstructure(plan.warnings, tuple[PlanWarning, ...]),
+            )
+            written = conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["day"],
+                    set_={
+                        "revision": stmt.excluded.revision,
+                        "planned_at": stmt.excluded.planned_at,
+                        "warnings": stmt.excluded.warnings,
+                    },
+                    where=_DAYS.c.revision <= stmt.excluded.revision,
+                ).returning(_DAYS.c.day)
+            ).first()
+            if written is None:
+                return False
+            conn.execute(delete(_INSTANCES).where(_INSTANCES.c.day == plan.date))
+            _insert_instances(conn, plan)
+        return True
+
+    def get_day(self, day: date) -> PlannedDay | None:
+        found = self.planned_days(day, day)
+        return found[0] if found else None
+
+    def planned_days(
+        self, start: date | None = None, end: date | None = None
+    ) -> tuple[PlannedDay, ...]:
+        with self._tx() as conn:
+            days = conn.execute(
+                select(_DAYS).where(*_day_range(_DAYS.c.day, start, end)).order_by(_DAYS.c.day)
+            ).all()
+            rows = conn.execute(
+                select(_INSTANCES.c.day, _INSTANCES.c.data)
+                .where(*_day_range(_INSTANCES.c.day, start, end))
+                .order_by(_INSTANCES.c.day, _INSTANCES.c.position)
+            )
+            by_day: dict[date, list[Instance]] = {}
+            for r in rows:
+                by_day.setdefault(r.day, []).append(structure(r.data, Instance))
+        return tuple(
+            PlannedDay(
+                plan=DayPlan(
+                    date=d.day,
+                    instances=tuple(by_day.get(d.day, ())),
+                    warnings=structure(d.warnings, tuple[PlanWarning, ...]),
+                ),
+                revision=d.revision,
+                planned_at=d.planned_at,
+            )
+            for d in days
+        )
+
+    def delete_days(self, start: date | None = None, end: date | None = None) -> int:
+        with self._tx() as conn:
+            return int(
+                conn.execute(delete(_DAYS).where(*_day_range(_DAYS.c.day, start, end))).rowcount
+            )
+
+    # ----------------------------------------------------------- settings and logs
+
+    def window_weeks(self) -> int | None:
+        with self._tx() as conn:
+            value = conn.execute(
+                select(_SETTINGS.c.value).where(_SETTINGS.c.key == "window_weeks")
+            ).scalar()
+        return None if value is None else int(value)
+
+    def set_window_weeks(self, weeks: int) -> None:
+        with self._tx() as conn:
+            stmt = pg_insert(_SETTINGS).values(key="window_weeks", value=weeks)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": weeks}))
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                insert(_AUDIT).values(
+                    at=entry.at,
+                    by=entry.by,
+                    action=entry.action,
+                    subject=entry.subject,
+                    detail=entry.detail,
+                )
+            )
+
+    def audit_log(self) -> tuple[AuditEntry, ...]:
+        with self._tx() as conn:
+            rows = conn.execute(select(_AUDIT).order_by(_AUDIT.c.seq))
+            return tuple(
+                AuditEntry(at=r.at, by=r.by, action=r.action, subject=r.subject, detail=r.detail)
+                for r in rows
+            )
+
+    def append_roll(self, entry: RollEntry) -> None:
+        values = converter.unstructure(entry)
+        with self._tx() as conn:
+            conn.execute(insert(_ROLLS).values(**{k: getattr(entry, k) for k in values}))
+
+    def roll_log(self) -> tuple[RollEntry, ...]:
+        fields = [c for c in _ROLLS.c if c.name not in ("key", "seq")]
+        with self._tx() as conn:
+            rows = conn.execute(select(*fields).order_by(_ROLLS.c.seq))
+            return tuple(RollEntry(**r._asdict()) for r in rows)
+
+    def roll_lock(self) -> AbstractContextManager[None]:
+        return self._holding_roll_lock()
+
+    @contextmanager
+    def _holding_roll_lock(self) -> Iterator[None]:
+        with _translated(), self.engine.connect() as conn:
+            auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+            auto.execute(select(func.pg_advisory_lock(_ROLL_LOCK)))
+            try:
+                yield
+            finally:
+                if not conn.invalidated:
+                    auto.execute(select(func.pg_advisory_unlock(_ROLL_LOCK)))
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def _record(data: Mapping[str, Any]) -> Record:
+    return structure(data, Record)  # type: ignore[arg-type]
+
+
+def _reference_row(table: str, item: Mapping[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": item["id"], "name": item.get("name", ""), "data": item}
+    if table == "venues":
+        row["capacity"] = item["capacity"]
+    elif table == "participants":
+        row["ndis_number"] = item.get("ndis_number", "")
+    elif table == "vehicles":
+        row["seats"] = item["seats"]
+    elif table == "programs":
+        row["venue_id"] = item["venue_id"]
+    return row
+
+
+def _intent_row(intent: Intent, data: Any, revision: int) -> dict[str, Any]:
+    return {
+        "id": intent.id,
+        "revision": revision,
+        "kind": data["kind"],
+        "program_id": intent.program_id,
+        "participant_id": getattr(intent, "participant_id", None),
+        "staff_id": getattr(intent, "staff_id", None),
+        "vehicle_id": getattr(intent, "vehicle_id", None),
+        "start_date": intent.start,
+        "end_date": intent.end,
+        "recorded_at": intent.recorded_at,
+        "recorded_by": intent.recorded_by,
+        "data": data,
+    }
+
+
+def _exception_row(one_off: OneOff, data: Any, revision: int) -> dict[str, Any]:
+    return {
+        "id": one_off.id,
+        "revision": revision,
+        "kind": data["kind"],
+        "program_id": one_off.program_id,
+        "participant_id": getattr(one_off, "participant_id", None),
+        "exception_date": one_off.date,
+        "to_date": one_off.to_date if isinstance(one_off, Reschedule) else None,
+        "recorded_at": one_off.recorded_at,
+        "recorded_by": one_off.recorded_by,
+        "data": data,
+    }
+
+
+def _not_retracted(table: Any) -> Any:
+    return ~exists().where(_RETRACTIONS.c.target_id == table.c.id)
+
+
+def _one_offs_query(start: date, end: date) -> Any:
+    e = _EXCEPTIONS
+    return (
+        select(e.c.data)
+        .where(
+            or_(e.c.exception_date.between(start, end), e.c.to_date.between(start, end)),
+            _not_retracted(e),
+        )
+        .order_by(e.c.revision)
+    )
+
+
+def _origin_one_offs_query(origins: Sequence[tuple[str, date]]) -> Any:
+    e = _EXCEPTIONS
+    wanted = [and_(e.c.program_id == p, e.c.exception_date == d) for p, d in origins]
+    return select(e.c.data).where(or_(*wanted), _not_retracted(e)).order_by(e.c.revision)
+
+
+def _intents_query(start: date, end: date, origins: Sequence[tuple[str, date]]) -> Any:
+    i = _INTENTS
+    i_span = span(i.c.start_date, i.c.end_date)
+    wanted = [i_span.op("&&")(span(literal(start), literal(end)))]
+    for program_id, day in origins:  # intents that shape a moved instance's origin date
+        wanted.append(and_(i.c.program_id == program_id, i_span.op("@>")(literal(day))))
+    return select(i.c.data).where(or_(*wanted), _not_retracted(i)).order_by(i.c.revision)
+
+
+def _day_range(column: Any, start: date | None, end: date | None) -> list[Any]:
+    out = []
+    if start is not None:
+        out.append(column >= start)
+    if end is not None:
+        out.append(column <= end)
+    return out
+
+
+def _insert_instances(conn: Connection, plan: DayPlan) -> None:
+    instances, allocations, shifts = [], [], []
+    for position, inst in enumerate(plan.instances):
+        key = uuid.uuid4()
+        instances.append(
+            {
+                "key": key,
+                "day": plan.date,
+                "position": position,
+                "instance_id": inst.id,
+                "program_id": inst.program_id,
+                "scheduled_date": inst.scheduled_date,
+                "status": inst.status,
+                "start_at": inst.start,
+                "end_at": inst.end,
+                "venue_id": inst.venue_id,
+                "origin": inst.origin,
+                "provenance": list(inst.provenance),
+                "leads": inst.staff_demand.leads,
+                "support": inst.staff_demand.support,
+                "riders": inst.transport_demand.riders,
+                "wheelchair_riders": inst.transport_demand.wheelchair_riders,
+                "data": converter.unstructure(inst),
+            }
+        )
+        allocations += [
+            {
+                "instance_key": key,
+                "day": plan.date,
+                "participant_id": a.participant_id,
+                "status": a.status,
+                "origin": a.origin,
+                "reason_code": a.reason_code,
+                "notice_days": a.notice_days,
+                "no_show": a.no_show,
+            }
+            for a in inst.allocations
+        ]
+        roles = ["lead"] * inst.staff_demand.leads + ["support"] * inst.staff_demand.support
+        shifts += [
+            {
+                "instance_key": key,
+                "day": plan.date,
+                "role": role,
+                "position": n,
+                "staff_id": None,
+                "start_at": inst.start,
+                "end_at": inst.end,
+            }
+            for n, role in enumerate(roles)
+        ]
+    for table, rows in ((_INSTANCES, instances), (_ALLOCATIONS, allocations), (_SHIFTS, shifts)):
+        if rows:
+            conn.execute(insert(table), rows)

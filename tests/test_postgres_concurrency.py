@@ -1,0 +1,197 @@
+"""PostgresStore under load and failure, against a real server."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+import loomcore_pg._store as pg_store
+from builders import Clock, local, seed_organisation
+from conftest import clean_database
+from loomcore import (
+    Enrolment,
+    Loom,
+    PlanInputs,
+    ProgramChange,
+    StoreUnavailableError,
+    plan_day,
+)
+from loomcore_pg import PostgresStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def store(pg_engine: Any) -> PostgresStore:
+    clean_database(pg_engine)
+    return PostgresStore(pg_engine)
+
+
+def assert_window_is_from_scratch(loom: Loom) -> None:
+    retracted = {r.target_id for r in loom.store.retractions()}
+    records = loom.store.load_records(date.min, date.max)
+    inputs = PlanInputs(
+        organisation=loom.store.organisation(),
+        intents=[r for r in records.intents if r.id not in retracted],
+        one_offs=[r for r in records.one_offs if r.id not in retracted],
+    )
+    window = loom.window()
+    stored = {p.date: p.plan for p in loom.store.planned_days(window.start, window.end)}
+    assert sorted(stored) == list(window.days())
+    for day in window.days():
+        assert stored[day] == plan_day(inputs, day), day
+
+
+def test_200_concurrent_edits_while_a_roll_runs(store: PostgresStore, pg_engine: Any) -> None:
+    clock = Clock(local(2026, 10, 1, 0, 5))
+    setup = Loom(store, clock=clock)
+    setup.load(
+        seed_organisation(),
+        [
+            Enrolment(program_id="centre-wed", participant_id=f"p{i:02d}", start=date(2026, 1, 1))
+            for i in range(1, 8)
+        ],
+        weeks=2,
+    )
+    setup.resize_window(16)  # leaves 14 weeks for the roll below to plan
+    store.delete_days(date(2026, 10, 15), None)
+    programs = ["centre-wed", "sat-adventure", "sun-social", "mon-art", "thu-weighted"]
+
+    def edit(n: int) -> str:
+        loom = Loom(PostgresStore(pg_engine), clock=clock)
+        day = date(2026, 10, 1) + timedelta(days=n % 112)
+        if n % 4 == 0:
+            record = Enrolment(
+                id=f"edit-{n}",
+                program_id=programs[n % 5],
+                participant_id=f"p{n % 12 + 1:02d}",
+                start=day,
+                end=day + timedelta(days=6),
+            )
+        else:
+            record = ProgramChange(
+                id=f"edit-{n}",
+                program_id=programs[n % 5],
+                start=day,
+                end=day,
+                start_time=time(8, n % 60),
+            )
+        return loom.record(record, by=f"operator-{n % 7}").id
+
+    roller = Loom(PostgresStore(pg_engine), clock=clock)
+    roll_result: list[object] = []
+    roll = threading.Thread(target=lambda: roll_result.append(roller.roll()))
+    roll.start()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        done = list(pool.map(edit, range(200), timeout=300))
+    roll.join(timeout=300)
+    assert not roll.is_alive()
+    assert roll_result
+    assert roll_result[0].status == "ok"
+
+    assert sorted(done) == sorted(f"edit-{n}" for n in range(200))
+    assert {r.id for r in store.records()} >= set(done)  # no lost write
+    assert len([a for a in store.audit_log() if a.action == "record"]) == 200
+    assert_window_is_from_scratch(setup)
+
+
+def test_connection_killed_mid_roll_leaves_no_half_day(
+    store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(local(2026, 10, 1, 0, 5))
+    loom = Loom(store, clock=clock)
+    loom.load(
+        seed_organisation(),
+        [Enrolment(program_id="centre-wed", participant_id="sarah", start=date(2026, 1, 1))],
+        weeks=2,
+    )
+    clock.set_local(2026, 10, 8, 0, 5)  # new days to plan: 15..21 Oct
+    victim = date(2026, 10, 17)  # a Saturday, with an instance
+    real_insert = pg_store._insert_instances
+
+    def dying_insert(conn: Any, plan: Any) -> None:
+        if plan.date == victim:
+            real_insert(conn, plan)  # rows written inside the transaction …
+            conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))  # … then death
+        real_insert(conn, plan)
+
+    monkeypatch.setattr(pg_store, "_insert_instances", dying_insert)
+    with pytest.raises(StoreUnavailableError):
+        loom.roll()
+    assert store.get_day(victim) is None  # nothing of the half-written day survived
+    assert store.get_day(victim - timedelta(days=1)) is not None
+    with store.engine.connect() as conn:
+        orphans = conn.execute(
+            text("SELECT count(*) FROM tgl_loom_instances WHERE day = :d"), {"d": victim}
+        ).scalar()
+    assert orphans == 0
+
+    monkeypatch.setattr(pg_store, "_insert_instances", real_insert)
+    again = loom.roll()
+    assert again.status == "ok"
+    assert again.days_planned == 5
+    assert [e.status for e in loom.roll_log()] == ["failed", "ok"]
+    assert "StoreUnavailableError" in loom.roll_log()[0].error
+    assert store.get_day(victim).plan.instances  # type: ignore[union-attr]
+    assert_window_is_from_scratch(loom)
+
+
+ROLLER = textwrap.dedent(
+    """
+    import json, sys, time
+    from datetime import datetime, timezone
+    from loomcore import Loom
+    from loomcore_pg import PostgresStore
+
+    url, out = sys.argv[1], sys.argv[2]
+    store = PostgresStore(url)
+    now = datetime(2026, 10, 8, 13, 5, tzinfo=timezone.utc)  # 00:05, 9 Oct in Sydney
+    loom = Loom(store, clock=lambda: now)
+    held = []
+    real = store.roll_lock
+    def timed_lock():
+        class Timed:
+            def __enter__(self):
+                self.cm = real(); self.cm.__enter__(); self.t0 = time.monotonic_ns()
+            def __exit__(self, *exc):
+                held.append((self.t0, time.monotonic_ns())); return self.cm.__exit__(*exc)
+        return Timed()
+    store.roll_lock = timed_lock
+    entry = loom.roll()
+    json.dump({"held": held, "planned": entry.days_planned}, open(out, "w"))
+    """
+)
+
+
+def test_several_processes_roll_exactly_once(
+    store: PostgresStore, pg_url: str, tmp_path: Path
+) -> None:
+    clock = Clock(local(2026, 10, 1, 0, 5))
+    loom = Loom(store, clock=clock)
+    loom.load(seed_organisation(), weeks=16)
+    script = tmp_path / "roller.py"
+    script.write_text(ROLLER)
+    outs = [tmp_path / f"out{n}.json" for n in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, str(script), pg_url, str(out)], cwd=ROOT) for out in outs
+    ]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+    results = [json.loads(out.read_text()) for out in outs]
+    # together they planned the 8 new days exactly once
+    assert sorted(r["planned"] for r in results) == [0, 0, 0, 8]
+    intervals = sorted(tuple(r["held"][0]) for r in results)
+    for (_, end), (start, _) in itertools.pairwise(intervals):
+        assert end <= start  # the roll lock was never held by two processes at once
+    assert [e.status for e in loom.roll_log()] == ["ok"] * 4
