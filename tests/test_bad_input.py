@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, time
+from datetime import date, datetime, time
 
 import pytest
-from builders import Clock, local, make_loom, seed_organisation
 
+from builders import Clock, local, make_loom, seed_organisation
 from loomcore import (
     Absence,
     AlreadyRetractedError,
@@ -33,6 +33,7 @@ from loomcore import (
     Reschedule,
     RRule,
     StaffPin,
+    Store,
     UnknownParticipantError,
     UnknownProgramError,
     UnknownRecordError,
@@ -47,10 +48,12 @@ from loomcore import (
 
 
 @pytest.fixture
-def loom() -> Loom:
-    loom = make_loom(Clock(local(2026, 10, 1)), weeks=4)
+def loom(any_store: Store) -> Loom:
+    loom = make_loom(Clock(local(2026, 10, 1)), weeks=4, store=any_store)
     loom.record(
-        Enrolment(id="e-john", program_id="centre-wed", participant_id="john", start=date(2026, 1, 1))
+        Enrolment(
+            id="e-john", program_id="centre-wed", participant_id="john", start=date(2026, 1, 1)
+        )
     )
     return loom
 
@@ -174,6 +177,33 @@ BAD_CALLS: list[tuple[str, Callable[[Loom], object], type[LoomError], dict[str, 
         {"day": date(2026, 10, 5)},
     ),
     (
+        "intents of an unknown program",
+        lambda lm: lm.intents(program_id="nope"),
+        UnknownProgramError,
+        {"id": "nope"},
+    ),
+    (
+        "exceptions of an unknown participant",
+        lambda lm: lm.one_offs(participant_id="nope"),
+        UnknownParticipantError,
+        {"id": "nope"},
+    ),
+    (
+        "a naive now",
+        lambda lm: lm.roll(datetime(2026, 10, 2, 0, 5)),
+        InvalidRecordError,
+        {},
+    ),
+    (
+        "load with an id already stored",
+        lambda lm: lm.load(
+            seed_organisation(),
+            [Enrolment(id="e-john", program_id="sun-social", participant_id="john", start=WED)],
+        ),
+        DuplicateIdError,
+        {"id": "e-john"},
+    ),
+    (
         "drop a program that records name",
         lambda lm: lm.set_organisation(
             Organisation(
@@ -204,6 +234,14 @@ def test_bad_call_raises_named_error_and_changes_nothing(
             assert value.isoformat() in message
         elif name != "field":  # the field is an attribute for hosts, not prose
             assert str(value) in message
+    assert snapshot(loom) == before
+
+
+def test_extra_attendance_of_someone_absent_that_day_is_refused(loom: Loom) -> None:
+    loom.record(Absence(program_id="centre-wed", participant_id="john", date=WED))
+    before = snapshot(loom)
+    with pytest.raises(InvalidRecordError, match="retract it"):
+        loom.record(ExtraAttendance(program_id="centre-wed", participant_id="john", date=WED))
     assert snapshot(loom) == before
 
 
@@ -240,46 +278,103 @@ def _program(**kw: object) -> Program:
 
 # (description, builder, error, text the message must contain)
 BAD_VALUES: list[tuple[str, Callable[[], object], type[LoomError], str]] = [
-    ("intent ends before it starts",
-     lambda: Enrolment(id="e1", program_id="p", participant_id="a", start=WED, end=TUE),
-     InvalidDateRangeError, "2026-10-07 > 2026-10-06"),
-    ("program ends before it starts", lambda: _program(end_time=time(8)),
-     InvalidRecordError, "'p'"),
-    ("program active_until before active_from",
-     lambda: _program(active_until=date(2025, 1, 1)), InvalidRecordError, "active_until"),
+    (
+        "intent ends before it starts",
+        lambda: Enrolment(id="e1", program_id="p", participant_id="a", start=WED, end=TUE),
+        InvalidDateRangeError,
+        "2026-10-07 > 2026-10-06",
+    ),
+    (
+        "program ends before it starts",
+        lambda: _program(end_time=time(8)),
+        InvalidRecordError,
+        "'p'",
+    ),
+    (
+        "program active_until before active_from",
+        lambda: _program(active_until=date(2025, 1, 1)),
+        InvalidRecordError,
+        "active_until",
+    ),
     ("no weekdays", lambda: Weekly(weekdays=[]), InvalidRecordError, "weekday"),
     ("unknown weekday", lambda: Weekly(weekdays=["XX"]), InvalidRecordError, "'XX'"),
-    ("fortnight week C", lambda: Fortnightly(weekdays=["MO"], anchor=WED, week="C"),
-     InvalidRecordError, "'C'"),
-    ("bad RRULE", lambda: RRule(rule="FREQ=SOMETIMES", dtstart=WED), InvalidRecordError,
-     "FREQ=SOMETIMES"),
-    ("RRULE with a prefix", lambda: RRule(rule="RRULE:FREQ=WEEKLY", dtstart=WED),
-     InvalidRecordError, "prefix"),
-    ("NDIS number", lambda: Participant(id="a", name="A", ndis_number="12"),
-     InvalidRecordError, "'a'"),
-    ("negative capacity", lambda: Venue(id="v", name="V", capacity=-1), InvalidRecordError,
-     "capacity"),
+    (
+        "fortnight week C",
+        lambda: Fortnightly(weekdays=["MO"], anchor=WED, week="C"),
+        InvalidRecordError,
+        "'C'",
+    ),
+    (
+        "bad RRULE",
+        lambda: RRule(rule="FREQ=SOMETIMES", dtstart=WED),
+        InvalidRecordError,
+        "FREQ=SOMETIMES",
+    ),
+    (
+        "RRULE with a prefix",
+        lambda: RRule(rule="RRULE:FREQ=WEEKLY", dtstart=WED),
+        InvalidRecordError,
+        "prefix",
+    ),
+    (
+        "NDIS number",
+        lambda: Participant(id="a", name="A", ndis_number="12"),
+        InvalidRecordError,
+        "'a'",
+    ),
+    (
+        "negative capacity",
+        lambda: Venue(id="v", name="V", capacity=-1),
+        InvalidRecordError,
+        "capacity",
+    ),
     ("latitude", lambda: Location(lat=123, lon=0), InvalidRecordError, "123"),
-    ("empty program change", lambda: ProgramChange(id="c1", program_id="p", start=WED),
-     InvalidRecordError, "c1"),
-    ("empty one-day change", lambda: OneDayChange(id="c2", program_id="p", date=WED),
-     InvalidRecordError, "c2"),
-    ("bad cancellation code",
-     lambda: Absence(program_id="p", participant_id="a", date=WED, reason_code="XXXX"),
-     InvalidRecordError, "XXXX"),
-    ("notified after the date",
-     lambda: Absence(program_id="p", participant_id="a", date=TUE, notified_on=WED),
-     InvalidRecordError, "2026-10-07"),
-    ("program at an unknown venue",
-     lambda: Organisation(venues=[Venue(id="v", name="V", capacity=1)],
-                          programs=[_program(venue_id="elsewhere")]),
-     UnknownVenueError, "elsewhere"),
-    ("duplicate participant ids",
-     lambda: Organisation(participants=[Participant(id="a", name="A"),
-                                        Participant(id="a", name="B")]),
-     DuplicateIdError, "'a'"),
-    ("unknown timezone", lambda: Loom(MemoryStore(), timezone="Mars/Olympus"),
-     InvalidRecordError, "Mars/Olympus"),
+    (
+        "empty program change",
+        lambda: ProgramChange(id="c1", program_id="p", start=WED),
+        InvalidRecordError,
+        "c1",
+    ),
+    (
+        "empty one-day change",
+        lambda: OneDayChange(id="c2", program_id="p", date=WED),
+        InvalidRecordError,
+        "c2",
+    ),
+    (
+        "bad cancellation code",
+        lambda: Absence(program_id="p", participant_id="a", date=WED, reason_code="XXXX"),
+        InvalidRecordError,
+        "XXXX",
+    ),
+    (
+        "notified after the date",
+        lambda: Absence(program_id="p", participant_id="a", date=TUE, notified_on=WED),
+        InvalidRecordError,
+        "2026-10-07",
+    ),
+    (
+        "program at an unknown venue",
+        lambda: Organisation(
+            venues=[Venue(id="v", name="V", capacity=1)], programs=[_program(venue_id="elsewhere")]
+        ),
+        UnknownVenueError,
+        "elsewhere",
+    ),
+    (
+        "duplicate participant ids",
+        lambda: Organisation(
+            participants=[Participant(id="a", name="A"), Participant(id="a", name="B")]
+        ),
+        DuplicateIdError,
+        "'a'",
+    ),
+    (
+        "unknown timezone",
+        lambda: Loom(MemoryStore(), timezone="Mars/Olympus"),
+        InvalidRecordError,
+        "Mars/Olympus",
+    ),
 ]
 
 

@@ -7,14 +7,15 @@ from decimal import Decimal
 
 import attrs
 import pytest
-from builders import seed_organisation
 
+from builders import Clock, local, seed_organisation
 from loomcore import (
     Absence,
     Cancellation,
     Enrolment,
     ExtraAttendance,
     Fortnightly,
+    Loom,
     OneDayChange,
     PlanInputs,
     ProgramChange,
@@ -45,9 +46,13 @@ def inputs(*records: Record) -> PlanInputs:
     )
 
 
-def enrol(*who: str, program: str = "centre-wed", start: date = date(2026, 1, 1)) -> list[Enrolment]:
-    return [Enrolment(id=f"e-{p}-{program}", program_id=program, participant_id=p, start=start)
-            for p in who]
+def enrol(
+    *who: str, program: str = "centre-wed", start: date = date(2026, 1, 1)
+) -> list[Enrolment]:
+    return [
+        Enrolment(id=f"e-{p}-{program}", program_id=program, participant_id=p, start=start)
+        for p in who
+    ]
 
 
 def only(plan_inputs: PlanInputs, day: date, program: str = "centre-wed"):  # type: ignore[no-untyped-def]
@@ -73,7 +78,9 @@ def only(plan_inputs: PlanInputs, day: date, program: str = "centre-wed"):  # ty
         (StaffingRule(weighted=True), ["2.5", "2.5"], (1, 1)),
     ],
 )
-def test_staffing_formula(rule: StaffingRule, weights: list[str], expected: tuple[int, int]) -> None:
+def test_staffing_formula(
+    rule: StaffingRule, weights: list[str], expected: tuple[int, int]
+) -> None:
     load = sum((Decimal(w) for w in map(str, weights)), Decimal(0))
     assert rule.demand(len(weights), load) == expected
 
@@ -86,8 +93,10 @@ def test_a_program_runs_on_its_recurrence_with_local_times() -> None:
     assert inst.end.isoformat() == "2026-10-07T15:00:00+11:00"
     assert inst.attending == ("sarah",)
     assert inst.origin == "generated"
-    assert plan_day(inputs(*enrol("sarah")), WED + timedelta(days=1)).instances[0].program_id \
+    assert (
+        plan_day(inputs(*enrol("sarah")), WED + timedelta(days=1)).instances[0].program_id
         == "thu-weighted"
+    )
 
 
 def test_program_is_planned_only_while_active_unless_intents_say_otherwise() -> None:
@@ -100,8 +109,9 @@ def test_program_is_planned_only_while_active_unless_intents_say_otherwise() -> 
 
 
 def test_change_of_weekday_moves_the_program_and_orphans_exceptions() -> None:
-    to_thursday = ProgramChange(program_id="centre-wed", start=date(2026, 10, 10),
-                                recurrence=Weekly(weekdays=["TH"]))
+    to_thursday = ProgramChange(
+        program_id="centre-wed", start=date(2026, 10, 10), recurrence=Weekly(weekdays=["TH"])
+    )
     cancel = Cancellation(id="c1", program_id="centre-wed", date=date(2026, 10, 14))
     plan_inputs = inputs(*enrol("john"), cancel, to_thursday)
     assert not has_instance(plan_inputs, "centre-wed", date(2026, 10, 14))
@@ -109,14 +119,18 @@ def test_change_of_weekday_moves_the_program_and_orphans_exceptions() -> None:
     plan = plan_day(plan_inputs, date(2026, 10, 14))
     (warning,) = plan.warnings
     assert (warning.code, warning.record_id, warning.program_id) == (
-        "orphaned-exception", "c1", "centre-wed")
+        "orphaned-exception",
+        "c1",
+        "centre-wed",
+    )
     assert "no instance on 2026-10-14" in warning.message
 
 
 def test_fortnightly_week_b_program() -> None:
     org = seed_organisation()
-    prog = attrs.evolve(org.programs[0], recurrence=Fortnightly(
-        weekdays=["WE"], anchor=date(2026, 10, 5), week="B"))
+    prog = attrs.evolve(
+        org.programs[0], recurrence=Fortnightly(weekdays=["WE"], anchor=date(2026, 10, 5), week="B")
+    )
     plan_inputs = PlanInputs(organisation=org.with_item(prog))
     assert not has_instance(plan_inputs, "centre-wed", WED)
     assert has_instance(plan_inputs, "centre-wed", WED + timedelta(weeks=1))
@@ -125,18 +139,27 @@ def test_fortnightly_week_b_program() -> None:
 def test_cancelled_instance_stays_listed_with_no_staff() -> None:
     cancel = Cancellation(id="c1", program_id="centre-wed", date=WED, reason="flood")
     inst = only(inputs(*enrol("sarah", "john"), cancel), WED)
-    assert inst.status == "cancelled" and inst.cancelled
+    assert inst.status == "cancelled"
+    assert inst.cancelled
     assert inst.cancellation_reason == "flood"
     assert inst.attending == ()
     assert inst.staff_demand.total == 0
     assert {a.status for a in inst.allocations} == {"cancelled"}
-    assert inst.origin == "exception" and "c1" in inst.provenance
+    assert inst.origin == "exception"
+    assert "c1" in inst.provenance
     assert [w.code for w in inst.warnings] == []
 
 
 def test_absence_records_reason_and_clear_days_of_notice() -> None:
-    absence = Absence(id="a1", program_id="centre-wed", participant_id="john", date=WED,
-                      reason="family", reason_code="NSDF", notified_on=date(2026, 9, 30))
+    absence = Absence(
+        id="a1",
+        program_id="centre-wed",
+        participant_id="john",
+        date=WED,
+        reason="family",
+        reason_code="NSDF",
+        notified_on=date(2026, 9, 30),
+    )
     inst = only(inputs(*enrol("john", "sarah"), absence), WED)
     john, sarah = inst.allocations[0], inst.allocations[1]
     assert (john.participant_id, john.status, john.reason_code) == ("john", "cancelled", "NSDF")
@@ -148,41 +171,57 @@ def test_absence_records_reason_and_clear_days_of_notice() -> None:
 
 @pytest.mark.parametrize(
     ("notified", "no_show", "clear_days"),
-    [(date(2026, 9, 29), False, 7), (date(2026, 9, 30), False, 6), (WED, False, 0),
-     (date(2026, 10, 6), False, 0), (None, True, 0)],
+    [
+        (date(2026, 9, 29), False, 7),
+        (date(2026, 9, 30), False, 6),
+        (WED, False, 0),
+        (date(2026, 10, 6), False, 0),
+        (None, True, 0),
+    ],
 )
 def test_clear_days(notified: date | None, no_show: bool, clear_days: int) -> None:
-    absence = Absence(program_id="x", participant_id="y", date=WED, notified_on=notified,
-                      no_show=no_show)
+    absence = Absence(
+        program_id="x", participant_id="y", date=WED, notified_on=notified, no_show=no_show
+    )
     assert absence.clear_days_notice() == clear_days
 
 
 def test_one_day_change_and_extra_attendance_apply_on_their_date_only() -> None:
-    change = OneDayChange(id="o1", program_id="centre-wed", date=WED, start_time=time(8),
-                          venue_id="small-room")
+    change = OneDayChange(
+        id="o1", program_id="centre-wed", date=WED, start_time=time(8), venue_id="small-room"
+    )
     extra = ExtraAttendance(id="x1", program_id="centre-wed", participant_id="p01", date=WED)
     plan_inputs = inputs(*enrol("sarah"), change, extra)
     inst = only(plan_inputs, WED)
     assert (inst.start.time(), inst.end.time(), inst.venue_id) == (time(8), time(15), "small-room")
     assert inst.attending == ("p01", "sarah")
     assert inst.allocations[0].origin == "exception"
-    assert inst.origin == "exception" and {"o1", "x1"} <= set(inst.provenance)
+    assert inst.origin == "exception"
+    assert {"o1", "x1"} <= set(inst.provenance)
     next_week = only(plan_inputs, WED + timedelta(weeks=1))
     assert (next_week.start.time(), next_week.venue_id, next_week.attending) == (
-        time(9), "centre", ("sarah",))
+        time(9),
+        "centre",
+        ("sarah",),
+    )
 
 
 def test_reschedule_moves_the_instance_and_keeps_its_id() -> None:
-    move = Reschedule(id="m1", program_id="centre-wed", date=WED, to_date=date(2026, 10, 9),
-                      start_time=time(10))
+    move = Reschedule(
+        id="m1", program_id="centre-wed", date=WED, to_date=date(2026, 10, 9), start_time=time(10)
+    )
     plan_inputs = inputs(*enrol("sarah"), move)
     assert [i.program_id for i in plan_day(plan_inputs, WED).instances] == []
     assert plan_day(plan_inputs, WED).warnings == ()
     inst = only(plan_inputs, date(2026, 10, 9))
-    assert (inst.id, inst.date, inst.scheduled_date) == ("centre-wed/2026-10-07",
-                                                         date(2026, 10, 9), WED)
+    assert (inst.id, inst.date, inst.scheduled_date) == (
+        "centre-wed/2026-10-07",
+        date(2026, 10, 9),
+        WED,
+    )
     assert inst.start.isoformat() == "2026-10-09T10:00:00+11:00"
-    assert inst.attending == ("sarah",) and inst.origin == "exception"
+    assert inst.attending == ("sarah",)
+    assert inst.origin == "exception"
 
 
 def test_reschedule_of_a_date_that_is_no_longer_scheduled_is_orphaned_on_both_dates() -> None:
@@ -207,8 +246,7 @@ def test_withdrawal_and_absence_of_someone_not_enrolled_is_an_orphan_warning() -
     leave = Withdrawal(program_id="centre-wed", participant_id="john", start=date(2026, 10, 1))
     absence = Absence(id="a1", program_id="centre-wed", participant_id="john", date=WED)
     plan = plan_day(inputs(*enrol("john", "sarah"), absence, leave), WED)
-    assert [(w.code, w.participant_id) for w in plan.warnings] == [
-        ("orphaned-exception", "john")]
+    assert [(w.code, w.participant_id) for w in plan.warnings] == [("orphaned-exception", "john")]
     assert "'john' is not on the instance" in plan.warnings[0].message
 
 
@@ -217,7 +255,8 @@ def test_capacity_and_empty_instance_warnings() -> None:
     monday = date(2026, 10, 5)
     inst = only(inputs(*crowd), monday, "mon-art")
     assert [w.code for w in inst.warnings] == ["venue-over-capacity"]
-    assert "7 attending" in inst.warnings[0].message and "holds 5" in inst.warnings[0].message
+    assert "7 attending" in inst.warnings[0].message
+    assert "holds 5" in inst.warnings[0].message
     assert inst.staff_demand.support == 2  # never blocked: demand grows instead
     empty = only(inputs(), monday, "mon-art")
     assert [w.code for w in empty.warnings] == ["empty-instance"]
@@ -239,7 +278,9 @@ def test_weighted_staffing_and_transport_demand() -> None:
     heavy = attrs.evolve(org.participants[0], supervision_weight=Decimal("3"))  # p01
     plan_inputs = PlanInputs(
         organisation=org.with_item(heavy),
-        intents=[attrs.evolve(e, recorded_at=T0) for e in enrol("p01", "p02", program="thu-weighted")],
+        intents=[
+            attrs.evolve(e, recorded_at=T0) for e in enrol("p01", "p02", program="thu-weighted")
+        ],
     )
     inst = only(plan_inputs, date(2026, 10, 8), "thu-weighted")
     assert (inst.staff_demand.leads, inst.staff_demand.support) == (1, 1)  # load 4 / 4
@@ -256,3 +297,33 @@ def test_plan_is_sorted_and_repeatable() -> None:
         assert plan_day(plan_inputs, day) == plan_day(plan_inputs, day)
     plan = plan_day(plan_inputs, WED)
     assert list(plan.instances) == sorted(plan.instances, key=lambda i: (i.start, i.program_id))
+
+
+def test_times_from_different_records_that_cross_are_a_warning() -> None:
+    later_end = ProgramChange(program_id="centre-wed", start=WED, end_time=time(8))
+    inst = only(inputs(*enrol("sarah"), later_end), WED)
+    assert inst.start == inst.end
+    assert [w.code for w in inst.warnings] == ["invalid-times"]
+    assert "ends 08:00, not after its start 09:00" in inst.warnings[0].message
+
+
+def test_load_accepts_what_record_accepts_in_one_call() -> None:
+    loom = Loom(clock=Clock(local(2026, 10, 1)))
+    loom.load(
+        seed_organisation(),
+        [
+            Enrolment(program_id="centre-wed", participant_id="sarah", start=WED),
+            Absence(program_id="centre-wed", participant_id="sarah", date=WED),
+            Reschedule(
+                program_id="centre-wed", date=WED + timedelta(weeks=1), to_date=date(2026, 10, 16)
+            ),
+            # same start: the later one in the list counts as recorded later
+            Enrolment(program_id="sun-social", participant_id="john", start=WED),
+            Withdrawal(program_id="sun-social", participant_id="john", start=WED),
+        ],
+    )
+    assert loom.instances(WED, WED)[0].allocations[0].status == "cancelled"
+    assert loom.instances(date(2026, 10, 16), date(2026, 10, 16))[0].scheduled_date == date(
+        2026, 10, 14
+    )
+    assert all("john" not in i.attending for i in loom.instances(WED, date(2026, 10, 28)))

@@ -22,8 +22,10 @@ def test_readme_gives_exactly_two_setup_commands() -> None:
     commands = readme_commands()
     assert len(commands) == 2, commands
     demo, tests = commands
-    assert "loom demo" in demo and "pip install" in demo
-    assert "pytest" in tests and ".[test]" in tests
+    assert "loom demo" in demo
+    assert "pip install" in demo
+    assert "pytest" in tests
+    assert ".[test]" in tests
 
 
 def test_ci_runs_the_readme_test_command_word_for_word() -> None:

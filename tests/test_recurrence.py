@@ -18,7 +18,12 @@ def test_weekly_runs_on_its_weekdays_only() -> None:
     rule = Weekly(weekdays=["MO", "we", Weekday.FR])
     runs = [d for d in days(date(2026, 10, 5), 14) if rule.runs_on(d)]
     assert [d.strftime("%a %d") for d in runs] == [
-        "Mon 05", "Wed 07", "Fri 09", "Mon 12", "Wed 14", "Fri 16",
+        "Mon 05",
+        "Wed 07",
+        "Fri 09",
+        "Mon 12",
+        "Wed 14",
+        "Fri 16",
     ]
     assert Weekly(weekdays=[0, 2]) == Weekly(weekdays=["MONDAY", "WEDNESDAY"])
 
@@ -46,20 +51,34 @@ def test_fortnightly_program_runs_every_other_week() -> None:
     week_b = Fortnightly(weekdays=["TU"], anchor=date(2026, 10, 6), week="B")
     tuesdays = days(date(2026, 10, 6), 43)[::7]
     assert [week_a.runs_on(d) for d in tuesdays] == [True, False, True, False, True, False, True]
-    assert [week_b.runs_on(d) for d in tuesdays] == [not x for x in
-                                                     [True, False, True, False, True, False, True]]
+    assert [week_b.runs_on(d) for d in tuesdays] == [
+        not x for x in [True, False, True, False, True, False, True]
+    ]
 
 
 @pytest.mark.parametrize(
     ("rule", "dtstart", "expected"),
     [
         # first Saturday of each month
-        ("FREQ=MONTHLY;BYDAY=1SA", date(2026, 1, 1),
-         [date(2026, 10, 3), date(2026, 11, 7), date(2026, 12, 5)]),
+        (
+            "FREQ=MONTHLY;BYDAY=1SA",
+            date(2026, 1, 1),
+            [date(2026, 10, 3), date(2026, 11, 7), date(2026, 12, 5)],
+        ),
         # every second Wednesday counted from dtstart
-        ("FREQ=WEEKLY;INTERVAL=2;BYDAY=WE", date(2026, 10, 7),
-         [date(2026, 10, 7), date(2026, 10, 21), date(2026, 11, 4), date(2026, 11, 18),
-          date(2026, 12, 2), date(2026, 12, 16), date(2026, 12, 30)]),
+        (
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE",
+            date(2026, 10, 7),
+            [
+                date(2026, 10, 7),
+                date(2026, 10, 21),
+                date(2026, 11, 4),
+                date(2026, 11, 18),
+                date(2026, 12, 2),
+                date(2026, 12, 16),
+                date(2026, 12, 30),
+            ],
+        ),
         # a count ends the rule
         ("FREQ=WEEKLY;COUNT=2;BYDAY=TH", date(2026, 10, 1), [date(2026, 10, 1), date(2026, 10, 8)]),
     ],
@@ -78,8 +97,9 @@ def test_rrule_never_runs_before_dtstart() -> None:
 def test_rrule_wkst_matters_for_weekly_intervals() -> None:
     # RFC 5545's own example: WKST changes which days an INTERVAL=2 rule picks.
     mo = RRule(rule="FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU", dtstart=date(1997, 8, 5))
-    su = RRule(rule="FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU", dtstart=date(1997, 8, 5),
-               wkst=Weekday.SU)
+    su = RRule(
+        rule="FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU", dtstart=date(1997, 8, 5), wkst=Weekday.SU
+    )
     span = days(date(1997, 8, 1), 40)
     assert [d.day for d in span if mo.runs_on(d)] == [5, 10, 19, 24]
     assert [d.day for d in span if su.runs_on(d)] == [5, 17, 19, 31]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from builders import seed_organisation
 
+from builders import seed_organisation
 from loomcore import Enrolment, PlanInputs, ProgramChange, Withdrawal
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
@@ -35,25 +35,44 @@ CASES = [
     ("nothing recorded: the template", [], ("template", "")),
     ("one covering intent", [enrol("a", date(2026, 10, 7))], (True, "a")),
     ("starts after the day: not covering", [enrol("a", date(2026, 10, 15))], ("template", "")),
-    ("ended before the day", [enrol("a", date(2026, 10, 1), date(2026, 10, 13))],
-     ("template", "")),
+    ("ended before the day", [enrol("a", date(2026, 10, 1), date(2026, 10, 13))], ("template", "")),
     ("ends on the day: covering", [enrol("a", date(2026, 10, 1), D)], (True, "a")),
-    ("latest start wins", [enrol("a", date(2026, 10, 1)), enrol("b", date(2026, 10, 7), yes=False)],
-     (False, "b")),
-    ("latest start wins even if recorded earlier",
-     [enrol("a", date(2026, 10, 1), at=9), enrol("b", date(2026, 10, 7), at=1, yes=False)],
-     (False, "b")),
-    ("same start: later recorded_at wins",
-     [enrol("a", date(2026, 10, 7), at=2, yes=False), enrol("b", date(2026, 10, 7), at=1)],
-     (False, "a")),
-    ("same start and time: larger id wins",
-     [enrol("b", date(2026, 10, 7), yes=False), enrol("a", date(2026, 10, 7))], (False, "b")),
-    ("temporary change ends: the earlier open intent answers again",
-     [enrol("a", date(2026, 1, 1)), enrol("b", date(2026, 10, 1), date(2026, 10, 10), yes=False)],
-     (True, "a")),
-    ("temporary change in force",
-     [enrol("a", date(2026, 1, 1)), enrol("b", date(2026, 10, 10), date(2026, 10, 20), yes=False)],
-     (False, "b")),
+    (
+        "latest start wins",
+        [enrol("a", date(2026, 10, 1)), enrol("b", date(2026, 10, 7), yes=False)],
+        (False, "b"),
+    ),
+    (
+        "latest start wins even if recorded earlier",
+        [enrol("a", date(2026, 10, 1), at=9), enrol("b", date(2026, 10, 7), at=1, yes=False)],
+        (False, "b"),
+    ),
+    (
+        "same start: later recorded_at wins",
+        [enrol("a", date(2026, 10, 7), at=2, yes=False), enrol("b", date(2026, 10, 7), at=1)],
+        (False, "a"),
+    ),
+    (
+        "same start and time: larger id wins",
+        [enrol("b", date(2026, 10, 7), yes=False), enrol("a", date(2026, 10, 7))],
+        (False, "b"),
+    ),
+    (
+        "temporary change ends: the earlier open intent answers again",
+        [
+            enrol("a", date(2026, 1, 1)),
+            enrol("b", date(2026, 10, 1), date(2026, 10, 10), yes=False),
+        ],
+        (True, "a"),
+    ),
+    (
+        "temporary change in force",
+        [
+            enrol("a", date(2026, 1, 1)),
+            enrol("b", date(2026, 10, 10), date(2026, 10, 20), yes=False),
+        ],
+        (False, "b"),
+    ),
 ]
 
 
@@ -65,11 +84,17 @@ def test_the_one_rule(intents: list[object], expected: tuple[object, str]) -> No
 
 def test_each_program_field_is_its_own_question() -> None:
     time_change = ProgramChange(
-        id="t", program_id="centre-wed", start=date(2026, 10, 1), start_time=time(10),
+        id="t",
+        program_id="centre-wed",
+        start=date(2026, 10, 1),
+        start_time=time(10),
         recorded_at=T0,
     )
     venue_change = ProgramChange(
-        id="v", program_id="centre-wed", start=date(2026, 10, 7), venue_id="small-room",
+        id="v",
+        program_id="centre-wed",
+        start=date(2026, 10, 7),
+        venue_id="small-room",
         recorded_at=T0,
     )
     inputs = PlanInputs(organisation=seed_organisation(), intents=[time_change, venue_change])

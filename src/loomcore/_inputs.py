@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from ._errors import InvalidRecordError
+from ._errors import DuplicateIdError, InvalidRecordError
 from ._model import Organisation, Participant, Program, Staff, Vehicle, Venue
 from ._records import Intent, Key, OneOff, Reschedule, answers
 
@@ -99,7 +99,7 @@ def _check_ids(records: Iterable[Intent | OneOff]) -> None:
                 record_id=r.id,
             )
         if r.id in seen:
-            raise InvalidRecordError("duplicate record id", record_id=r.id)
+            raise DuplicateIdError("record", r.id)
         seen.add(r.id)
 
 
@@ -117,8 +117,8 @@ class PlanInputs:
 
     ``intents`` and ``one_offs`` are the *active* records (retracted ones
     left out) and must carry ids and ``recorded_at``. Their order does not
-    matter. Build it from a store with ``store.load_inputs(start, end)`` or
-    directly from a scenario.
+    matter. The service builds it from ``store.load_records(start, end)``;
+    analysts build it directly for what-if plans.
     """
 
     organisation: Organisation

@@ -48,6 +48,21 @@ def _non_negative(inst: object, attribute: attrs.Attribute[int], value: int) -> 
         )
 
 
+def _decimal(value: object) -> Decimal:
+    # via str, so 1.1 means 1.1 and not its binary approximation
+    try:
+        return Decimal(str(value)) if isinstance(value, float) else Decimal(value)  # type: ignore[arg-type]
+    except (ArithmeticError, TypeError, ValueError):
+        raise InvalidRecordError(f"not a number: {value!r}", field="supervision_weight") from None
+
+
+def _degrees(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidRecordError(f"not a number of degrees: {value!r}", field="location") from None
+
+
 def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
@@ -58,8 +73,8 @@ def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
 class Location:
     """A point on the map, WGS 84 degrees."""
 
-    lat: float = attrs.field(converter=float)
-    lon: float = attrs.field(converter=float)
+    lat: float = attrs.field(converter=_degrees)
+    lon: float = attrs.field(converter=_degrees)
 
     def __attrs_post_init__(self) -> None:
         if not (-90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0):
@@ -91,7 +106,7 @@ class Participant:
     pickup: Location | None = None
     needs_transport: bool = False
     wheelchair: bool = False
-    supervision_weight: Decimal = attrs.field(default=Decimal(1), converter=Decimal)
+    supervision_weight: Decimal = attrs.field(default=Decimal(1), converter=_decimal)
 
     def __attrs_post_init__(self) -> None:
         if self.ndis_number and not (self.ndis_number.isdigit() and len(self.ndis_number) == 9):
@@ -255,7 +270,7 @@ class Organisation:
         venue_ids = {v.id for v in self.venues}
         for p in self.programs:
             if p.venue_id not in venue_ids:
-                raise UnknownVenueError(p.venue_id)
+                raise UnknownVenueError(p.venue_id, named_by=f"program {p.id!r}")
 
     def with_item(self, item: Venue | Participant | Staff | Vehicle | Program) -> Organisation:
         """A copy with ``item`` added, or replacing the item with the same id."""

@@ -73,6 +73,7 @@ WARNING_CODES: dict[str, str] = {
     "orphaned-exception": "an exception (one-off) no longer matches an instance or a participant",
     "dst-adjusted": "a local time does not exist on this day (clocks went forward); moved later",
     "unknown-reference": "a record names a venue or participant that is no longer known",
+    "invalid-times": "the end time in force is not after the start time; planned with no length",
 }
 
 
@@ -363,6 +364,18 @@ def _instance(
 
     start, moved_start = _local(day, start_time, inputs.zone)
     end, moved_end = _local(day, end_time, inputs.zone)
+    if end <= start:
+        # times from different records (or a DST gap) can cross: warn, never invert
+        warnings.append(
+            PlanWarning(
+                code="invalid-times",
+                message=f"{instance_id}: ends {end_time.isoformat('minutes')}, not after its "
+                f"start {start_time.isoformat('minutes')}; planned with no length",
+                program_id=program.id,
+                instance_id=instance_id,
+            )
+        )
+        end = start
     if moved_start or moved_end:
         warnings.append(
             PlanWarning(
@@ -409,7 +422,7 @@ def _instance(
         scheduled_date=scheduled,
         status="cancelled" if cancellations else "scheduled",
         start=start,
-        end=max(start, end),
+        end=end,
         venue_id=venue_id,
         origin=origin,
         provenance=tuple(sorted(sources | exceptions)),

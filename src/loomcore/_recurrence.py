@@ -56,7 +56,7 @@ def _weekdays(value: object) -> frozenset[Weekday]:
                 out.add(Weekday[v.upper()[:2]])
             except KeyError:
                 raise InvalidRecordError(f"unknown weekday {v!r}", field="weekdays") from None
-        elif isinstance(v, int) and 0 <= v <= 6:
+        elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 6:
             out.add(Weekday(v))
         else:
             raise InvalidRecordError(f"unknown weekday {v!r}", field="weekdays")

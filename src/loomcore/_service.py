@@ -44,7 +44,7 @@ from ._errors import (
 from ._inputs import PlanInputs
 from ._memory import MemoryStore
 from ._model import Organisation, Participant, Program, Staff, Vehicle, Venue
-from ._plan import DayPlan, Instance, has_instance, plan_day
+from ._plan import DayPlan, Instance, has_instance, is_scheduled, plan_day
 from ._records import (
     Absence,
     ExtraAttendance,
@@ -164,9 +164,17 @@ class Loom:
             raise InvalidRecordError("the clock must return timezone-aware datetimes")
         return now
 
+    def _at(self, now: datetime | None) -> datetime:
+        """``now`` if given (it must be aware), else the clock's instant."""
+        if now is None:
+            return self.now()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise InvalidRecordError(f"now must be timezone-aware, got {now.isoformat()}")
+        return now
+
     def today(self, now: datetime | None = None) -> date:
         """The organisation's local date at ``now`` (default: the clock)."""
-        return local_today(now or self.now(), self._zone)
+        return local_today(self._at(now), self._zone)
 
     # ------------------------------------------------------------------ window
 
@@ -186,7 +194,7 @@ class Loom:
         Raises :class:`InvalidWindowError` for any other size, changing nothing.
         """
         weeks = check_weeks(weeks)
-        now = now or self.now()
+        now = self._at(now)
         old = self.window_size()
         self.store.set_window_weeks(weeks)
         window = self.window(now)
@@ -225,11 +233,7 @@ class Loom:
         """
         if end < start:
             raise InvalidDateRangeError(start, end, "instances range")
-        inputs = self._inputs_any()
-        if program_id is not None and program_id not in inputs.programs:
-            raise UnknownProgramError(program_id)
-        if participant_id is not None and participant_id not in inputs.participants:
-            raise UnknownParticipantError(participant_id)
+        self._check_filters(program_id, participant_id)
         if status not in (None, "scheduled", "cancelled"):
             raise InvalidRecordError(f"status must be 'scheduled' or 'cancelled', got {status!r}")
         out = []
@@ -263,7 +267,10 @@ class Loom:
         participant_id: str | None = None,
         include_retracted: bool = False,
     ) -> list[Intent]:
-        """Intents, by start date then recording time; retracted ones only on request."""
+        """Intents, by start date then recording time; retracted ones only on request.
+
+        Unknown program or participant ids raise, as in :meth:`instances`.
+        """
         return [
             r
             for r in self._select(program_id, participant_id, include_retracted)
@@ -277,7 +284,10 @@ class Loom:
         participant_id: str | None = None,
         include_retracted: bool = False,
     ) -> list[OneOff]:
-        """Exceptions (one-offs), by date then recording time; retracted ones on request."""
+        """Exceptions (one-offs), by date then recording time; retracted ones on request.
+
+        Unknown program or participant ids raise, as in :meth:`instances`.
+        """
         return [
             r
             for r in self._select(program_id, participant_id, include_retracted)
@@ -292,9 +302,20 @@ class Loom:
                 return r
         return None
 
+    def _check_filters(self, program_id: str | None, participant_id: str | None) -> None:
+        """Unknown ids in a query raise, so a typo is never an empty answer."""
+        if program_id is None and participant_id is None:
+            return
+        org = self.store.organisation()
+        if program_id is not None and all(p.id != program_id for p in org.programs):
+            raise UnknownProgramError(program_id)
+        if participant_id is not None and all(p.id != participant_id for p in org.participants):
+            raise UnknownParticipantError(participant_id)
+
     def _select(
         self, program_id: str | None, participant_id: str | None, include_retracted: bool
     ) -> list[Record]:
+        self._check_filters(program_id, participant_id)
         retracted = {r.target_id for r in self.store.retractions()}
         out = [
             r
@@ -356,10 +377,10 @@ class Loom:
         """
         now = self.now()
         record = self._stamp(record, now, by)
-        inputs = self._inputs_any()
+        window = self.window(now)
+        inputs = self._inputs_around(window, record)
         self._validate(record, inputs, now)
         self.store.add_record(record)
-        window = self.window(now)
         days = affected_days(record, inputs, window.start, window.end)
         self._plan_days(sorted(days), now)
         self._audit(now, record.recorded_by, "record", record.id, describe(record))
@@ -373,12 +394,16 @@ class Loom:
         """
         now = self.now()
         target = self.store.get_record(record_id)
-        inputs = self._inputs_any()
+        window = self.window(now)
+        inputs = self._inputs_around(window, target)
         retraction = Retraction(
-            id=self._new_id(), target_id=record_id, recorded_at=now, recorded_by=by, reason=reason
+            id=self._new_id(),
+            target_id=record_id,
+            recorded_at=now.astimezone(UTC),
+            recorded_by=by,
+            reason=reason,
         )
         self.store.add_retraction(retraction)
-        window = self.window(now)
         self._plan_days(sorted(affected_days(target, inputs, window.start, window.end)), now)
         self._audit(now, by, "retract", record_id, reason or describe(target))
         return retraction
@@ -400,7 +425,16 @@ class Loom:
         now = self.now()
         if weeks is not None:
             check_weeks(weeks)
-        stamped = [self._stamp(r, now, by) for r in records]
+        # records given without recorded_at count as recorded in list order
+        stamped = [
+            self._stamp(r, now, by, at=now + timedelta(microseconds=n))
+            for n, r in enumerate(records)
+        ]
+        taken = {r.id for r in self.store.records()} | {r.id for r in self.store.retractions()}
+        for r in stamped:
+            if r.id in taken:
+                raise DuplicateIdError("record", r.id)
+            taken.add(r.id)
         _check_references_kept(organisation, (*self.store.records(), *stamped))
         existing = self.store.load_records(date.min, date.max)
         trial = PlanInputs(
@@ -412,11 +446,6 @@ class Loom:
         plans: dict[date, DayPlan] = {}
         for r in stamped:
             self._validate(r, trial, now, plans)
-        taken = {r.id for r in self.store.records()} | {r.id for r in self.store.retractions()}
-        for r in stamped:
-            if r.id in taken:
-                raise DuplicateIdError("record", r.id)
-            taken.add(r.id)
         self.store.set_organisation(organisation)
         for r in stamped:
             self.store.add_record(r)
@@ -433,12 +462,12 @@ class Loom:
             f"{len(stamped)} records; {len(planned)} days planned",
         )
 
-    def _stamp(self, record: Record, now: datetime, by: str) -> Record:
+    def _stamp(self, record: Record, now: datetime, by: str, at: datetime | None = None) -> Record:
         changes: dict[str, Any] = {}
         if not record.id:
             changes["id"] = self._new_id()
         if record.recorded_at is None:
-            changes["recorded_at"] = now.astimezone(UTC)
+            changes["recorded_at"] = (at or now).astimezone(UTC)
         if by or not record.recorded_by:
             changes["recorded_by"] = by or record.recorded_by
         if isinstance(record, Absence) and record.notified_on is None and not record.no_show:
@@ -471,6 +500,11 @@ class Loom:
     def _validate_one_off(
         self, record: OneOff, inputs: PlanInputs, plans: dict[date, DayPlan] | None
     ) -> None:
+        if isinstance(record, Reschedule):
+            # moving a date that is already moved is allowed: the later move wins
+            if not is_scheduled(inputs, record.program_id, record.date):
+                raise NoInstanceError(record.program_id, record.date, record.id)
+            return
         if not has_instance(inputs, record.program_id, record.date):
             raise NoInstanceError(record.program_id, record.date, record.id)
         if not isinstance(record, Absence | ExtraAttendance):
@@ -480,12 +514,13 @@ class Loom:
             plan = plan_day(inputs, record.date)
             if plans is not None:
                 plans[record.date] = plan
+        # who is on the instance for a reason other than this record itself
         on_instance = {
-            a.participant_id: a.status
+            a.participant_id
             for i in plan.instances
             if i.program_id == record.program_id
             for a in i.allocations
-            if record.id not in a.provenance
+            if set(a.provenance) - {record.id}
         }
         if isinstance(record, Absence) and record.participant_id not in on_instance:
             raise InvalidRecordError(
@@ -494,13 +529,10 @@ class Loom:
                 record_id=record.id,
                 field="participant_id",
             )
-        if (
-            isinstance(record, ExtraAttendance)
-            and on_instance.get(record.participant_id) == "attending"
-        ):
+        if isinstance(record, ExtraAttendance) and record.participant_id in on_instance:
             raise InvalidRecordError(
-                f"participant {record.participant_id!r} already attends {record.program_id!r} on "
-                f"{record.date.isoformat()}",
+                f"participant {record.participant_id!r} is already on {record.program_id!r} on "
+                f"{record.date.isoformat()} (to undo an absence, retract it)",
                 record_id=record.id,
                 field="participant_id",
             )
@@ -519,7 +551,7 @@ class Loom:
         logged as failed and the error re-raised; days already written are
         whole and correct.
         """
-        now = now or self.now()
+        now = self._at(now)
         today = self.today(now)
         window = self.window(now)
         started = _time.perf_counter()
@@ -597,7 +629,7 @@ class Loom:
 
         Raises :class:`DayOutsideWindowError` for a day after the window's end.
         """
-        now = now or self.now()
+        now = self._at(now)
         window = self.window(now)
         if day > window.end:
             raise DayOutsideWindowError(day, f"after the window's end {window.end.isoformat()}")
@@ -618,7 +650,7 @@ class Loom:
 
         Raises :class:`DayOutsideWindowError` when ``before`` is after today.
         """
-        now = now or self.now()
+        now = self._at(now)
         today = self.today(now)
         if before > today:
             raise DayOutsideWindowError(before, f"purging would delete window days from {today}")
@@ -633,7 +665,7 @@ class Loom:
         not due yet, so it is not counted missing: a host checking at 00:01
         does not see a false "late".
         """
-        now = now or self.now()
+        now = self._at(now)
         local = now.astimezone(self._zone)
         window = window_for(local.date(), self.window_size())
         revisions = {p.date: p.revision for p in self.store.planned_days(window.start, window.end)}
@@ -667,7 +699,7 @@ class Loom:
 
         Returns the health after any roll. A roll that fails again raises.
         """
-        now = now or self.now()
+        now = self._at(now)
         health = self.health(now)
         if health.status != "ok":
             self.roll(now, by=by, trigger="verify")
@@ -691,9 +723,10 @@ class Loom:
         self._cache = (revision, start, end, inputs)
         return inputs
 
-    def _inputs_any(self) -> PlanInputs:
-        """Inputs good for any date (validation needs dates outside the window)."""
-        return self._inputs(date.min, date.max)
+    def _inputs_around(self, window: Window, record: Record) -> PlanInputs:
+        """Inputs for the window and the dates a record names (to validate it)."""
+        days = record.dates() if isinstance(record, OneOff) else ()
+        return self._inputs(min((window.start, *days)), max((window.end, *days)))
 
     def _plan_days(self, days: Iterable[date], now: datetime) -> list[date]:
         days = sorted(days)
@@ -718,7 +751,7 @@ class Loom:
         changes = self.store.changes_since(min(revisions.values()))
         if not changes:
             return set()
-        inputs = self._inputs_any()
+        inputs = self._inputs(window.start, window.end)
         stale: set[date] = set()
         for change in changes:
             for d in _change_days(change, inputs, window):
