@@ -311,6 +311,12 @@ BAD_VALUES: list[tuple[str, Callable[[], object], type[LoomError], str]] = [
         "FREQ=SOMETIMES",
     ),
     (
+        "RRULE UNTIL as a UTC time",
+        lambda: RRule(rule="FREQ=WEEKLY;UNTIL=20260501T000000Z", dtstart=WED),
+        InvalidRecordError,
+        "UNTIL=20260501T000000Z must be a local date",
+    ),
+    (
         "RRULE with a prefix",
         lambda: RRule(rule="RRULE:FREQ=WEEKLY", dtstart=WED),
         InvalidRecordError,

@@ -128,6 +128,12 @@ class RRule:
             raise InvalidRecordError("give the rule without the 'RRULE:' prefix", field="rule")
         if "DTSTART" in text.upper():
             raise InvalidRecordError("give dtstart as a field, not inside the rule", field="rule")
+        until = [p for p in text.upper().split(";") if p.startswith("UNTIL=")]
+        if until and not (len(until[0]) == 14 and until[0][6:].isdigit()):
+            raise InvalidRecordError(
+                f"{until[0]} must be a local date like UNTIL=20260501: rules count local dates",
+                field="rule",
+            )
         try:
             _build(self.rule, self.dtstart, int(self.wkst))
         except (ValueError, TypeError) as e:
