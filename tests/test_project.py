@@ -61,3 +61,109 @@ def test_every_public_name_has_a_docstring() -> None:
 
 def test_package_ships_type_information() -> None:
     assert (Path(loomcore.__file__).parent / "py.typed").exists()
+
+
+# The public API changes only on purpose: update these lists (and the
+# changelog) in the same commit as the change.
+PUBLIC_API = [
+    "Absence",
+    "Allocation",
+    "AlreadyRetractedError",
+    "AuditEntry",
+    "Cancellation",
+    "Change",
+    "DayOutsideWindowError",
+    "DayPlan",
+    "DocumentError",
+    "DuplicateIdError",
+    "Enrolment",
+    "ExportDocument",
+    "ExtraAttendance",
+    "Fortnightly",
+    "Health",
+    "Instance",
+    "Intent",
+    "InvalidDateRangeError",
+    "InvalidRecordError",
+    "InvalidWindowError",
+    "Location",
+    "Loom",
+    "LoomError",
+    "MemoryStore",
+    "NoInstanceError",
+    "OneDayChange",
+    "OneOff",
+    "Organisation",
+    "Participant",
+    "PlanInputs",
+    "PlanWarning",
+    "PlannedDay",
+    "Program",
+    "ProgramChange",
+    "RRule",
+    "Record",
+    "Recurrence",
+    "Reschedule",
+    "Resolved",
+    "Retraction",
+    "RollEntry",
+    "Scenario",
+    "ScenarioSettings",
+    "Staff",
+    "StaffDemand",
+    "StaffPin",
+    "StaffUnpin",
+    "StaffingRule",
+    "Store",
+    "StoreError",
+    "StoreUnavailableError",
+    "StoredRecords",
+    "TransportDemand",
+    "UnknownIdError",
+    "UnknownParticipantError",
+    "UnknownProgramError",
+    "UnknownRecordError",
+    "UnknownStaffError",
+    "UnknownVehicleError",
+    "UnknownVenueError",
+    "Vehicle",
+    "VehiclePin",
+    "VehicleUnpin",
+    "Venue",
+    "WARNING_CODES",
+    "Weekday",
+    "Weekly",
+    "Window",
+    "Withdrawal",
+    "affected_days",
+    "demo_scenario",
+    "describe",
+    "dump_export",
+    "dump_scenario",
+    "export_plans",
+    "export_window",
+    "has_instance",
+    "load_export",
+    "load_scenario",
+    "plan_day",
+    "scenario_loom",
+    "window_for",
+]
+
+PUBLIC_PG_API = [
+    "PostgresStore",
+    "SCHEMA_VERSION",
+    "SchemaVersionError",
+    "build_metadata",
+    "migrate",
+    "schema_version",
+]
+
+
+def test_public_api_is_pinned() -> None:
+    import loomcore_pg
+
+    assert sorted(loomcore.__all__) == PUBLIC_API
+    assert sorted(loomcore_pg.__all__) == PUBLIC_PG_API
+    for name in PUBLIC_API:
+        assert hasattr(loomcore, name), name
