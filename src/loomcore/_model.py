@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 import attrs
 
 from ._errors import DuplicateIdError, InvalidRecordError, UnknownVenueError
-from ._recurrence import Recurrence
+from ._recurrence import Recurrence, Weekday
 
 __all__ = [
+    "Availability",
     "Location",
     "Organisation",
     "Participant",
@@ -124,13 +125,53 @@ class Participant:
 
 
 @attrs.frozen(kw_only=True)
+class Availability:
+    """A weekly window in which a staff member can work, local times."""
+
+    weekday: Weekday = attrs.field(converter=Weekday)
+    start: time
+    end: time
+
+    def __attrs_post_init__(self) -> None:
+        if self.end <= self.start:
+            raise InvalidRecordError(
+                f"availability on {self.weekday.name} ends {self.end.isoformat('minutes')}, "
+                f"not after {self.start.isoformat('minutes')}",
+                field="end",
+            )
+
+    def covers(self, weekday: int, start: time, end: time) -> bool:
+        """Whether ``[start, end]`` on ``weekday`` lies inside this window."""
+        return weekday == self.weekday and self.start <= start and end <= self.end
+
+
+def _availability(value: Iterable[Availability]) -> tuple[Availability, ...]:
+    return tuple(sorted(value, key=lambda a: (a.weekday, a.start, a.end)))
+
+
+@attrs.frozen(kw_only=True)
 class Staff:
-    """A worker who can be rostered."""
+    """A worker who can be rostered.
+
+    ``availability`` lists the weekly windows the person can work in; empty
+    means any time. ``max_hours_per_day`` caps the hours of their shifts on
+    one day (``None``: no cap). Leave is an intent (:class:`StaffLeave`).
+    """
 
     id: str = attrs.field(validator=_nonblank)
     name: str
     lead_capable: bool = False
     driver: bool = False
+    availability: tuple[Availability, ...] = attrs.field(default=(), converter=_availability)
+    max_hours_per_day: Decimal | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_decimal)
+    )
+
+    def available(self, weekday: int, start: time, end: time) -> bool:
+        """Whether the weekly availability allows working ``[start, end]`` that weekday."""
+        return not self.availability or any(
+            a.covers(weekday, start, end) for a in self.availability
+        )
 
 
 @attrs.frozen(kw_only=True)

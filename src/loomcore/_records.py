@@ -39,9 +39,14 @@ __all__ = [
     "Record",
     "Reschedule",
     "Retraction",
+    "StaffLeave",
     "StaffPin",
+    "StaffReturn",
+    "StaffSwap",
     "StaffUnpin",
+    "VehicleMaintenance",
     "VehiclePin",
+    "VehicleReturn",
     "VehicleUnpin",
     "Withdrawal",
 ]
@@ -78,7 +83,11 @@ class _Recorded:
 
 @attrs.frozen(kw_only=True)
 class Intent(_Recorded):
-    """Base of every intent: holds for ``[start, end]`` (``end`` open when ``None``)."""
+    """Base of every intent: holds for ``[start, end]`` (``end`` open when ``None``).
+
+    ``program_id`` names the program the intent is about; it is empty for
+    intents about a person or a vehicle (:data:`RESOURCE_INTENTS`).
+    """
 
     program_id: str = attrs.field(validator=_nonblank)
     start: date
@@ -189,9 +198,57 @@ class VehicleUnpin(Intent):
     vehicle_id: str = attrs.field(validator=_nonblank)
 
 
+@attrs.frozen(kw_only=True)
+class StaffLeave(Intent):
+    """The staff member is on leave (unavailable) from ``start`` until ``end``.
+
+    Leave concerns a person, not a program: ``program_id`` is always empty.
+    To cut leave short, record a :class:`StaffReturn` from the day they are
+    back (or retract the leave).
+    """
+
+    program_id: str = attrs.field(default="", init=False)
+    staff_id: str = attrs.field(validator=_nonblank)
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class StaffReturn(Intent):
+    """Undo :class:`StaffLeave` from ``start`` (until ``end``)."""
+
+    program_id: str = attrs.field(default="", init=False)
+    staff_id: str = attrs.field(validator=_nonblank)
+
+
+@attrs.frozen(kw_only=True)
+class VehicleMaintenance(Intent):
+    """The vehicle is out of service from ``start`` until ``end``.
+
+    Maintenance concerns a vehicle, not a program: ``program_id`` is always
+    empty. Record a :class:`VehicleReturn` to bring it back earlier.
+    """
+
+    program_id: str = attrs.field(default="", init=False)
+    vehicle_id: str = attrs.field(validator=_nonblank)
+    reason: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class VehicleReturn(Intent):
+    """Undo :class:`VehicleMaintenance` from ``start`` (until ``end``)."""
+
+    program_id: str = attrs.field(default="", init=False)
+    vehicle_id: str = attrs.field(validator=_nonblank)
+
+
+#: Intents about a person or a vehicle rather than a program. They can
+#: change every instance of the days they cover.
+RESOURCE_INTENTS = (StaffLeave, StaffReturn, VehicleMaintenance, VehicleReturn)
+
 #: A question an intent answers: ("enrolled", program, participant),
-#: ("field", program, field name), ("staff", program, staff) or
-#: ("vehicle", program, vehicle).
+#: ("field", program, field name), ("staff", program, staff),
+#: ("vehicle", program, vehicle), ("leave", "", staff) or
+#: ("maintenance", "", vehicle).
 Key = tuple[str, str, str]
 
 
@@ -207,6 +264,10 @@ def answers(intent: Intent) -> Iterator[tuple[Key, Any]]:
         yield ("staff", p, intent.staff_id), isinstance(intent, StaffPin)
     elif isinstance(intent, VehiclePin | VehicleUnpin):
         yield ("vehicle", p, intent.vehicle_id), isinstance(intent, VehiclePin)
+    elif isinstance(intent, StaffLeave | StaffReturn):
+        yield ("leave", "", intent.staff_id), isinstance(intent, StaffLeave)
+    elif isinstance(intent, VehicleMaintenance | VehicleReturn):
+        yield ("maintenance", "", intent.vehicle_id), isinstance(intent, VehicleMaintenance)
     else:  # pragma: no cover - every subclass is listed above
         raise TypeError(f"unknown intent type {type(intent).__name__}")
 
@@ -304,6 +365,26 @@ class ExtraAttendance(OneOff):
     """A participant who is not enrolled attends the instance on ``date``."""
 
     participant_id: str = attrs.field(validator=_nonblank)
+
+
+@attrs.frozen(kw_only=True)
+class StaffSwap(OneOff):
+    """On ``date`` only, ``in_staff_id`` works the instance instead of ``out_staff_id``.
+
+    ``out_staff_id`` may be empty: then ``in_staff_id`` is added to the
+    instance's staff for the day (a one-day pin).
+    """
+
+    out_staff_id: str = ""
+    in_staff_id: str = attrs.field(validator=_nonblank)
+
+    def __attrs_post_init__(self) -> None:
+        if self.out_staff_id == self.in_staff_id:
+            raise InvalidRecordError(
+                f"a swap needs two different staff members, got {self.in_staff_id!r} twice",
+                record_id=self.id,
+                field="in_staff_id",
+            )
 
 
 @attrs.frozen(kw_only=True)

@@ -42,7 +42,16 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from ._errors import DocumentError, InvalidRecordError, LoomError
-from ._model import Location, Participant, Program, Staff, StaffingRule, Vehicle, Venue
+from ._model import (
+    Availability,
+    Location,
+    Participant,
+    Program,
+    Staff,
+    StaffingRule,
+    Vehicle,
+    Venue,
+)
 from ._records import (
     Absence,
     Cancellation,
@@ -53,9 +62,14 @@ from ._records import (
     OneOff,
     ProgramChange,
     Reschedule,
+    StaffLeave,
     StaffPin,
+    StaffReturn,
+    StaffSwap,
     StaffUnpin,
+    VehicleMaintenance,
     VehiclePin,
+    VehicleReturn,
     VehicleUnpin,
     Withdrawal,
 )
@@ -92,6 +106,10 @@ INTENT_KINDS: dict[str, type[Intent]] = {
     "staff_unpin": StaffUnpin,
     "vehicle_pin": VehiclePin,
     "vehicle_unpin": VehicleUnpin,
+    "staff_leave": StaffLeave,
+    "staff_return": StaffReturn,
+    "vehicle_maintenance": VehicleMaintenance,
+    "vehicle_return": VehicleReturn,
 }
 ONE_OFF_KINDS: dict[str, type[OneOff]] = {
     "cancellation": Cancellation,
@@ -99,6 +117,7 @@ ONE_OFF_KINDS: dict[str, type[OneOff]] = {
     "one_day_change": OneDayChange,
     "extra_attendance": ExtraAttendance,
     "reschedule": Reschedule,
+    "staff_swap": StaffSwap,
 }
 
 #: Reference data and records are written without the fields that hold their
@@ -108,6 +127,7 @@ _CONCISE: tuple[type[Any], ...] = (
     Venue,
     Participant,
     Staff,
+    Availability,
     Vehicle,
     StaffingRule,
     Program,

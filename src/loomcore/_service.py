@@ -35,6 +35,7 @@ from ._errors import (
     InvalidDateRangeError,
     InvalidRecordError,
     NoInstanceError,
+    UnknownIdError,
     UnknownParticipantError,
     UnknownProgramError,
     UnknownStaffError,
@@ -46,6 +47,7 @@ from ._memory import MemoryStore
 from ._model import Organisation, Participant, Program, Staff, Vehicle, Venue
 from ._plan import DayPlan, Instance, has_instance, is_scheduled, plan_day
 from ._records import (
+    RESOURCE_INTENTS,
     Absence,
     ExtraAttendance,
     Intent,
@@ -55,10 +57,6 @@ from ._records import (
     Record,
     Reschedule,
     Retraction,
-    StaffPin,
-    StaffUnpin,
-    VehiclePin,
-    VehicleUnpin,
 )
 from ._store import AuditEntry, Change, PlannedDay, RollEntry, Store
 from ._window import Window, check_weeks, local_today, next_local_time, window_for
@@ -82,7 +80,9 @@ class Health:
     """What a host shows in its "Next auto-roll at …" banner.
 
     ``status`` is ``ok``, ``late`` (window days missing or stale since the
-    roll was due) or ``failed`` (the latest roll failed).
+    roll was due) or ``failed`` (the latest roll failed). ``retry_at`` is
+    when a failed roll is due to be tried again (``None`` unless the latest
+    roll failed).
     """
 
     now: datetime
@@ -95,6 +95,7 @@ class Health:
     next_verify_at: datetime
     missing_days: tuple[date, ...]
     stale_days: tuple[date, ...]
+    retry_at: datetime | None = None
 
 
 def _days(start: date, end: date) -> Iterator[date]:
@@ -118,6 +119,8 @@ def affected_days(record: Record, inputs: PlanInputs, start: date, end: date) ->
     lo = max(record.start, start)
     hi = end if record.end is None else min(record.end, end)
     out = set(_days(lo, hi))
+    if isinstance(record, RESOURCE_INTENTS):
+        return out  # staff and vehicles are shared by every instance of a day
     for move in inputs.reschedules(record.program_id):
         if record.covers(move.date) and start <= move.to_date <= end:
             out.add(move.to_date)
@@ -131,7 +134,9 @@ class Loom:
     system); tests and simulations pass their own. ``id_factory`` makes ids
     for records recorded without one (UUID4 strings by default).
     ``retention_days`` is how long days that left the window are kept before
-    the roll purges them (``None`` keeps them forever).
+    the roll purges them (``None`` keeps them forever). ``roll_at`` and
+    ``verify_at`` are the local times of the nightly roll and the morning
+    check; ``retry_after`` is how soon a failed roll is due again.
     """
 
     def __init__(
@@ -143,6 +148,7 @@ class Loom:
         id_factory: Callable[[], str] = _new_id,
         roll_at: time = time(0, 5),
         verify_at: time = time(9, 0),
+        retry_after: timedelta = timedelta(minutes=10),
         retention_days: int | None = 90,
     ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
@@ -152,6 +158,7 @@ class Loom:
         self._new_id = id_factory
         self.roll_at = roll_at
         self.verify_at = verify_at
+        self.retry_after = retry_after
         self.retention_days = retention_days
         self._cache: tuple[int, date, date, PlanInputs] | None = None
 
@@ -344,7 +351,7 @@ class Loom:
         member, vehicle or venue that a record names: end a program with a
         :class:`ProgramChange` or ``active_until`` instead.
         """
-        _check_references_kept(organisation, self.store.records())
+        _check_references(organisation, self.store.records())
         now = self.now()
         self.store.set_organisation(organisation)
         window = self.window(now)
@@ -435,7 +442,7 @@ class Loom:
             if r.id in taken:
                 raise DuplicateIdError("record", r.id)
             taken.add(r.id)
-        _check_references_kept(organisation, (*self.store.records(), *stamped))
+        _check_references(organisation, (*self.store.records(), *stamped))
         existing = self.store.load_records(date.min, date.max)
         trial = PlanInputs(
             organisation=organisation,
@@ -481,19 +488,7 @@ class Loom:
         now: datetime,
         plans: dict[date, DayPlan] | None = None,
     ) -> None:
-        org = inputs
-        if record.program_id not in org.programs:
-            raise UnknownProgramError(record.program_id)
-        participant = getattr(record, "participant_id", None)
-        if participant is not None and participant not in org.participants:
-            raise UnknownParticipantError(participant)
-        if isinstance(record, StaffPin | StaffUnpin) and record.staff_id not in org.staff:
-            raise UnknownStaffError(record.staff_id)
-        if isinstance(record, VehiclePin | VehicleUnpin) and record.vehicle_id not in org.vehicles:
-            raise UnknownVehicleError(record.vehicle_id)
-        venue = getattr(record, "venue_id", None)
-        if venue is not None and venue not in org.venues:
-            raise UnknownVenueError(venue)
+        _check_references(inputs.organisation, (record,))
         if isinstance(record, OneOff):
             self._validate_one_off(record, inputs, plans)
 
@@ -692,6 +687,7 @@ class Loom:
             next_verify_at=next_local_time(now, self.verify_at, self._zone),
             missing_days=missing,
             stale_days=stale,
+            retry_at=last.finished_at + self.retry_after if status == "failed" and last else None,
         )
 
     def verify(self, now: datetime | None = None, *, by: str = "verifier") -> Health:
@@ -771,25 +767,30 @@ def _change_days(change: Change, inputs: PlanInputs, window: Window) -> Iterable
     return affected_days(change.record, inputs, window.start, window.end)
 
 
-def _check_references_kept(organisation: Organisation, records: Iterable[Record]) -> None:
-    programs = {p.id for p in organisation.programs}
-    participants = {p.id for p in organisation.participants}
-    staff = {s.id for s in organisation.staff}
-    vehicles = {v.id for v in organisation.vehicles}
-    venues = {v.id for v in organisation.venues}
+#: Which attribute of a record names what, and the error for an unknown id.
+_REFERENCES: tuple[tuple[str, str, type[UnknownIdError]], ...] = (
+    ("participant_id", "participants", UnknownParticipantError),
+    ("staff_id", "staff", UnknownStaffError),
+    ("in_staff_id", "staff", UnknownStaffError),
+    ("out_staff_id", "staff", UnknownStaffError),
+    ("vehicle_id", "vehicles", UnknownVehicleError),
+    ("venue_id", "venues", UnknownVenueError),
+)
+
+
+def _check_references(organisation: Organisation, records: Iterable[Record]) -> None:
+    """Raise for the first record that names something the organisation lacks."""
+    known = {
+        field: {item.id for item in getattr(organisation, field)}
+        for field in ("programs", "participants", "staff", "vehicles", "venues")
+    }
     for r in records:
-        if r.program_id not in programs:
+        if not isinstance(r, RESOURCE_INTENTS) and r.program_id not in known["programs"]:
             raise UnknownProgramError(r.program_id)
-        participant = getattr(r, "participant_id", None)
-        if participant is not None and participant not in participants:
-            raise UnknownParticipantError(participant)
-        if isinstance(r, StaffPin | StaffUnpin) and r.staff_id not in staff:
-            raise UnknownStaffError(r.staff_id)
-        if isinstance(r, VehiclePin | VehicleUnpin) and r.vehicle_id not in vehicles:
-            raise UnknownVehicleError(r.vehicle_id)
-        venue = getattr(r, "venue_id", None)
-        if venue is not None and venue not in venues:
-            raise UnknownVenueError(venue)
+        for attribute, field, error in _REFERENCES:
+            value = getattr(r, attribute, None)
+            if value and value not in known[field]:
+                raise error(value)
 
 
 def describe(record: Record) -> str:

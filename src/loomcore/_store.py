@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import abc
 from contextlib import AbstractContextManager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import attrs
 
@@ -103,6 +103,11 @@ class RollEntry:
     days_dropped: int = 0
     days_purged: int = 0
     error: str = ""
+
+    @property
+    def duration(self) -> timedelta:
+        """How long the roll took."""
+        return self.finished_at - self.started_at
 
 
 class Store(abc.ABC):

@@ -125,7 +125,7 @@ def _records(md: MetaData) -> None:
         Column("id", Text, nullable=False, unique=True),
         Column("revision", BigInteger, ForeignKey("tgl_loom_changes.revision"), nullable=False),
         Column("kind", Text, nullable=False),
-        Column("program_id", Text, ForeignKey("programs.id"), nullable=False),
+        Column("program_id", Text, ForeignKey("programs.id")),  # NULL: about staff or a vehicle
         Column("participant_id", Text),
         Column("staff_id", Text),
         Column("vehicle_id", Text),

@@ -458,7 +458,7 @@ def _intent_row(intent: Intent, data: Any, revision: int) -> dict[str, Any]:
         "id": intent.id,
         "revision": revision,
         "kind": data["kind"],
-        "program_id": intent.program_id,
+        "program_id": intent.program_id or None,
         "participant_id": getattr(intent, "participant_id", None),
         "staff_id": getattr(intent, "staff_id", None),
         "vehicle_id": getattr(intent, "vehicle_id", None),
