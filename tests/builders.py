@@ -76,8 +76,15 @@ def seed_organisation() -> Organisation:
     return Organisation(
         name="RABS",
         venues=[
-            Venue(id="centre", name="Centre", capacity=20),
-            Venue(id="small-room", name="Small room", capacity=5),
+            Venue(
+                id="centre", name="Centre", capacity=20, location=Location(lat=-33.815, lon=151.003)
+            ),
+            Venue(
+                id="small-room",
+                name="Small room",
+                capacity=5,
+                location=Location(lat=-33.82, lon=151.01),
+            ),
         ],
         participants=[
             Participant(
@@ -93,8 +100,26 @@ def seed_organisation() -> Organisation:
         staff=[
             Staff(id="kim", name="Kim", lead_capable=True, driver=True),
             Staff(id="lee", name="Lee", driver=True),
+            Staff(id="amy", name="Amy", lead_capable=True),
+            Staff(id="dee", name="Dee", lead_capable=True, driver=True),
+            *(Staff(id=n.lower(), name=n) for n in ("Ben", "Cal", "Eve", "Fox", "Gus", "Hal")),
         ],
-        vehicles=[Vehicle(id="bus1", name="Bus 1", seats=10, wheelchair_places=1)],
+        vehicles=[
+            Vehicle(
+                id="bus1",
+                name="Bus 1",
+                seats=10,
+                wheelchair_places=1,
+                depot=Location(lat=-33.83, lon=151.0),
+            ),
+            Vehicle(
+                id="van2",
+                name="Van 2",
+                seats=5,
+                wheelchair_places=0,
+                depot=Location(lat=-33.83, lon=151.0),
+            ),
+        ],
         programs=[
             weekly("centre-wed", "WE", time(9), time(15), transport=True),
             weekly("sat-adventure", "SA", time(10), time(16), transport=True),

@@ -352,6 +352,7 @@ def test_an_hourly_clock_rolls_each_local_day_once_across_a_transition(
     retracted = {r.target_id for r in loom.store.retractions()}
     inputs = PlanInputs(
         organisation=ORGANISATION,
+        catalogue=loom.catalogue,
         intents=[r for r in loom.store.records() if r.id not in retracted],
     )
     for d in window.days():

@@ -43,6 +43,7 @@ def assert_window_is_from_scratch(loom: Loom) -> None:
     records = loom.store.load_records(date.min, date.max)
     inputs = PlanInputs(
         organisation=loom.store.organisation(),
+        catalogue=loom.catalogue,
         intents=[r for r in records.intents if r.id not in retracted],
         one_offs=[r for r in records.one_offs if r.id not in retracted],
     )

@@ -108,6 +108,7 @@ def from_scratch(loom: Loom) -> PlanInputs:
     return PlanInputs(
         organisation=loom.store.organisation(),
         timezone=loom.timezone,
+        catalogue=loom.catalogue,
         intents=[r for r in active if isinstance(r, Intent)],
         one_offs=[r for r in active if isinstance(r, OneOff)],
     )

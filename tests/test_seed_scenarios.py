@@ -47,6 +47,24 @@ def test_sarah_joins_wednesdays_from_7_october(any_store: Store) -> None:
         assert sarah.provenance == (enrolment.id,)
     assert loom.instances(date(2026, 9, 30), date(2026, 9, 30))[0].staff_demand.support == 1
 
+    # staff and bus routes update: a second support worker is rostered and
+    # Sarah is picked up and dropped off, by a driver, from 7 Oct only
+    for inst in loom.instances(date(2026, 9, 30), date(2026, 11, 4), program_id="centre-wed"):
+        joined = inst.date >= date(2026, 10, 7)
+        assert [s.role for s in inst.shifts if s.role != "driver"] == (
+            ["lead", "support", "support"] if joined else ["lead", "support"]
+        )
+        assert all(s.filled for s in inst.shifts)
+        for direction in ("pickup", "dropoff"):
+            runs = [r for r in inst.bus_runs if r.direction == direction]
+            riders = sorted(p for r in runs for p in r.riders)
+            expected = {"p02", "p04"} | ({"sarah"} if joined else set())
+            assert riders == sorted(expected), (inst.date, direction)
+            assert all(r.driver_id for r in runs)
+        pickup = next(r for r in inst.bus_runs if r.direction == "pickup")
+        assert pickup.arrives <= inst.start
+        assert pickup.stops[-1].kind == "venue"
+
     # only Wednesdays from 7 Oct were re-planned; every other day is untouched
     for day, inst in before.items():
         if not (inst.program_id == "centre-wed" and day >= date(2026, 10, 7)):

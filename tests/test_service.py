@@ -27,6 +27,7 @@ def from_scratch(loom: Loom, day: date):  # type: ignore[no-untyped-def]
     active = [r for r in loom.store.records() if r.id not in retracted]
     inputs = PlanInputs(
         organisation=loom.store.organisation(),
+        catalogue=loom.catalogue,
         intents=[r for r in active if isinstance(r, Enrolment | ProgramChange)],
         one_offs=[r for r in active if isinstance(r, Absence | Reschedule)],
     )

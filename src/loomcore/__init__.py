@@ -6,6 +6,27 @@ planned in a :class:`Store`. See the docs for the concepts and the one rule
 that resolves intents.
 """
 
+from ._billing import (
+    Band,
+    BillingLine,
+    BillingSettings,
+    InvalidBillingInputError,
+    ItemChoice,
+    NswPublicHolidays,
+    band_of,
+    group_unit_price,
+    nsw_public_holidays,
+    price_attendance,
+    transport_cost_per_rider,
+)
+from ._claims import (
+    ClaimFile,
+    InvalidClaimError,
+    SummaryRow,
+    bulk_claim_files,
+    finance_summary,
+    format_summary,
+)
 from ._demo import demo_scenario
 from ._errors import (
     AlreadyRetractedError,
@@ -28,7 +49,7 @@ from ._errors import (
     UnknownVenueError,
 )
 from ._export import ExportDocument, dump_export, export_plans, export_window, load_export
-from ._inputs import PlanInputs, Resolved
+from ._inputs import PlanInputs, Resolved, TransportSettings
 from ._memory import MemoryStore
 from ._model import (
     Availability,
@@ -51,6 +72,15 @@ from ._plan import (
     TransportDemand,
     has_instance,
     plan_day,
+)
+from ._prices import (
+    NoPriceLimitError,
+    PriceCatalogue,
+    PriceDataError,
+    PriceLimit,
+    SupportItem,
+    UnknownSupportItemError,
+    shipped_catalogue,
 )
 from ._records import (
     Absence,
@@ -76,20 +106,28 @@ from ._records import (
     Withdrawal,
 )
 from ._recurrence import Fortnightly, Recurrence, RRule, Weekday, Weekly
+from ._routing import GreatCircleTravel, Travel
 from ._scenario import Scenario, ScenarioSettings, dump_scenario, load_scenario, scenario_loom
 from ._service import Health, Loom, affected_days, describe
+from ._staffing import Shift
 from ._store import AuditEntry, Change, PlannedDay, RollEntry, Store, StoredRecords
+from ._transport import BusRun, Stop
 from ._window import Window, window_for
 
 __all__ = [
     "WARNING_CODES",
     "Absence",
-    "AlreadyRetractedError",
-    "Availability",
     "Allocation",
+    "AlreadyRetractedError",
     "AuditEntry",
+    "Availability",
+    "Band",
+    "BillingLine",
+    "BillingSettings",
+    "BusRun",
     "Cancellation",
     "Change",
+    "ClaimFile",
     "DayOutsideWindowError",
     "DayPlan",
     "DocumentError",
@@ -98,17 +136,23 @@ __all__ = [
     "ExportDocument",
     "ExtraAttendance",
     "Fortnightly",
+    "GreatCircleTravel",
     "Health",
     "Instance",
     "Intent",
+    "InvalidBillingInputError",
+    "InvalidClaimError",
     "InvalidDateRangeError",
     "InvalidRecordError",
     "InvalidWindowError",
+    "ItemChoice",
     "Location",
     "Loom",
     "LoomError",
     "MemoryStore",
     "NoInstanceError",
+    "NoPriceLimitError",
+    "NswPublicHolidays",
     "OneDayChange",
     "OneOff",
     "Organisation",
@@ -116,6 +160,9 @@ __all__ = [
     "PlanInputs",
     "PlanWarning",
     "PlannedDay",
+    "PriceCatalogue",
+    "PriceDataError",
+    "PriceLimit",
     "Program",
     "ProgramChange",
     "RRule",
@@ -127,6 +174,7 @@ __all__ = [
     "RollEntry",
     "Scenario",
     "ScenarioSettings",
+    "Shift",
     "Staff",
     "StaffDemand",
     "StaffLeave",
@@ -135,16 +183,22 @@ __all__ = [
     "StaffSwap",
     "StaffUnpin",
     "StaffingRule",
+    "Stop",
     "Store",
     "StoreError",
     "StoreUnavailableError",
     "StoredRecords",
+    "SummaryRow",
+    "SupportItem",
     "TransportDemand",
+    "TransportSettings",
+    "Travel",
     "UnknownIdError",
     "UnknownParticipantError",
     "UnknownProgramError",
     "UnknownRecordError",
     "UnknownStaffError",
+    "UnknownSupportItemError",
     "UnknownVehicleError",
     "UnknownVenueError",
     "Vehicle",
@@ -158,16 +212,25 @@ __all__ = [
     "Window",
     "Withdrawal",
     "affected_days",
+    "band_of",
+    "bulk_claim_files",
     "demo_scenario",
     "describe",
     "dump_export",
     "dump_scenario",
     "export_plans",
     "export_window",
+    "finance_summary",
+    "format_summary",
+    "group_unit_price",
     "has_instance",
     "load_export",
     "load_scenario",
+    "nsw_public_holidays",
     "plan_day",
+    "price_attendance",
     "scenario_loom",
+    "shipped_catalogue",
+    "transport_cost_per_rider",
     "window_for",
 ]

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from ._billing import BillingSettings, ItemChoice
 from ._inputs import PlanInputs
 from ._model import (
     Location,
@@ -50,7 +51,8 @@ __all__ = ["demo_scenario"]
 
 _SEED = 20240701
 _WEEK_A = date(2024, 1, 1)  # Week A of every fortnightly program is the week of 1 Jan 2024
-_GROUP = ("04_102_0136_6_1", "04_599_0136_6_1")
+# Outings are not centre-based: no Centre Capital Cost for them.
+_OUTINGS = frozenset({"sat-outing", "first-sat"})
 
 _SUBURBS: tuple[tuple[str, float, float], ...] = (
     ("Parramatta", -33.8150, 151.0011),
@@ -139,8 +141,6 @@ _STAFFING = {
     "sat-outing": StaffingRule(participants_per_support=4),
     "first-sat": StaffingRule(weighted=True),
 }
-_SATURDAY, _SUNDAY = ("04_104_0136_6_1",), ("04_105_0136_6_1",)
-_ITEMS = {"sat-outing": _SATURDAY, "first-sat": _SATURDAY, "sun-social": _SUNDAY}
 
 
 def _recurrence(spec: str, since: date) -> Recurrence:
@@ -169,7 +169,7 @@ def _programs(today: date) -> tuple[Program, ...]:
                 venue_id=_VENUE_IDS[venue],
                 staffing=_STAFFING.get(id, StaffingRule()),
                 transport=transport,
-                support_items=_ITEMS.get(id, _GROUP),
+                billing=BillingSettings(items=ItemChoice(centre_capital=id not in _OUTINGS)),
                 active_from=since,
             )
         )
@@ -222,7 +222,7 @@ def _vehicles() -> tuple[Vehicle, ...]:
         Vehicle(id="bus-2", name="Toyota HiAce Commuter (bus 2)", seats=12, depot=depot),
         Vehicle(id="van-access", name="Wheelchair-accessible Ford Transit", seats=8,
                 wheelchair_places=2, depot=depot),
-        Vehicle(id="car-1", name="Kia Carnival", seats=8, depot=depot),
+        Vehicle(id="car-1", name="Kia Carnival", seats=8, depot=depot, kind="car"),
     )  # fmt: skip
 
 
@@ -396,6 +396,8 @@ def demo_scenario(today: date) -> Scenario:
     programs = _programs(today)
     organisation = Organisation(
         name="RABS (demo)",
+        registration_number="4050000123",
+        abn="51824753556",
         venues=_venues(),
         participants=_participants(rng),
         staff=_staff(rng),

@@ -35,11 +35,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from ._billing import HolidayCalendar, NswPublicHolidays
 from ._errors import DuplicateIdError, InvalidRecordError
 from ._model import Organisation, Participant, Program, Staff, Vehicle, Venue
+from ._prices import PriceCatalogue
 from ._records import Intent, Key, OneOff, Reschedule, answers
+from ._routing import GreatCircleTravel, Travel
 
-__all__ = ["PlanInputs", "Resolved"]
+__all__ = ["PlanInputs", "Resolved", "TransportSettings"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -103,6 +106,25 @@ def _check_ids(records: Iterable[Intent | OneOff]) -> None:
         seen.add(r.id)
 
 
+@attrs.frozen(kw_only=True)
+class TransportSettings:
+    """How bus runs are planned.
+
+    ``max_ride_minutes``: longest ride for one participant (default 60).
+    ``stop_minutes``: time spent at each home. ``arrive_before_minutes``:
+    pickup runs reach the venue this long before the start.
+    ``depart_after_minutes``: drop-off runs leave this long after the end.
+    ``travel``: distances and times between two locations (great-circle with
+    a road factor by default; plug in a road network here).
+    """
+
+    max_ride_minutes: float = 60.0
+    stop_minutes: float = 2.0
+    arrive_before_minutes: float = 10.0
+    depart_after_minutes: float = 5.0
+    travel: Travel = attrs.field(factory=GreatCircleTravel)
+
+
 def _intent_tuple(items: Iterable[Intent]) -> tuple[Intent, ...]:
     return tuple(items)
 
@@ -119,10 +141,18 @@ class PlanInputs:
     left out) and must carry ids and ``recorded_at``. Their order does not
     matter. The service builds it from ``store.load_records(start, end)``;
     analysts build it directly for what-if plans.
+
+    ``catalogue`` holds the NDIS price limits; without one, plans carry no
+    billing lines (:func:`loomcore.shipped_catalogue` is the shipped data,
+    read once by the caller). ``holidays`` are the public holidays that set
+    billing bands (New South Wales by default).
     """
 
     organisation: Organisation
     timezone: str = "Australia/Sydney"
+    transport: TransportSettings = attrs.field(factory=lambda: TransportSettings())
+    catalogue: PriceCatalogue | None = None
+    holidays: HolidayCalendar = attrs.field(factory=NswPublicHolidays)
     intents: tuple[Intent, ...] = attrs.field(default=(), converter=_intent_tuple)
     one_offs: tuple[OneOff, ...] = attrs.field(default=(), converter=_one_off_tuple)
 

@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 import attrs
 
+from ._billing import BillingSettings
 from ._errors import DuplicateIdError, InvalidRecordError, UnknownVenueError
-from ._recurrence import Recurrence, Weekday
+from ._recurrence import Recurrence, Weekday, to_weekday
 
 __all__ = [
     "Availability",
@@ -62,12 +63,6 @@ def _degrees(value: object) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise InvalidRecordError(f"not a number of degrees: {value!r}", field="location") from None
-
-
-def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -128,7 +123,7 @@ class Participant:
 class Availability:
     """A weekly window in which a staff member can work, local times."""
 
-    weekday: Weekday = attrs.field(converter=Weekday)
+    weekday: Weekday = attrs.field(converter=to_weekday)
     start: time
     end: time
 
@@ -176,13 +171,31 @@ class Staff:
 
 @attrs.frozen(kw_only=True)
 class Vehicle:
-    """A vehicle. ``seats`` counts every seat, the driver's included."""
+    """A vehicle. ``seats`` counts every seat, the driver's included.
+
+    ``kind`` (``bus``, also for a modified vehicle, or ``car``) sets the NDIS
+    per-km limit for transport costs; ``cost_per_km`` is the rate agreed with
+    participants (``None``: the limit).
+    """
 
     id: str = attrs.field(validator=_nonblank)
     name: str
     seats: int = attrs.field(validator=_non_negative)
     wheelchair_places: int = attrs.field(default=0, validator=_non_negative)
     depot: Location | None = None
+    kind: str = attrs.field(default="bus")
+    cost_per_km: Decimal | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_decimal)
+    )
+
+    @kind.validator
+    def _kind(self, _a: attrs.Attribute[str], value: str) -> None:
+        if value not in ("bus", "car"):
+            raise InvalidRecordError(
+                f"vehicle {self.id!r}: kind must be 'bus' or 'car', got {value!r}",
+                record_id=self.id,
+                field="kind",
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -239,7 +252,7 @@ class Program:
     venue_id: str = attrs.field(validator=_nonblank)
     staffing: StaffingRule = attrs.field(factory=StaffingRule)
     transport: bool = False
-    support_items: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    billing: BillingSettings = attrs.field(factory=BillingSettings)
     active_from: date
     active_until: date | None = None
 
@@ -296,11 +309,16 @@ def _programs(v: Iterable[Program]) -> tuple[Program, ...]:
 class Organisation:
     """Everything that is not a dated record: the provider's reference data.
 
+    ``registration_number`` (NDIS provider registration) and ``abn`` go on
+    the claim files.
+
     Collections are kept sorted by id, so two organisations built from the
     same items in any order are equal. Every program's venue must exist.
     """
 
     name: str = ""
+    registration_number: str = ""
+    abn: str = ""
     venues: tuple[Venue, ...] = attrs.field(default=(), converter=_venues)
     participants: tuple[Participant, ...] = attrs.field(default=(), converter=_participants)
     staff: tuple[Staff, ...] = attrs.field(default=(), converter=_staff)

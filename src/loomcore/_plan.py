@@ -41,8 +41,10 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from ._billing import BILLING_FLAGS, BillingLine, price_attendance, transport_cost_per_rider
 from ._inputs import PlanInputs
 from ._model import Program, StaffingRule
+from ._prices import NoPriceLimitError, PriceCatalogue, UnknownSupportItemError
 from ._records import (
     Absence,
     Cancellation,
@@ -50,8 +52,11 @@ from ._records import (
     OneDayChange,
     OneOff,
     Reschedule,
+    StaffSwap,
 )
 from ._recurrence import Recurrence
+from ._staffing import Shift, assign_drivers, assign_staff
+from ._transport import BusRun, plan_bus_runs
 
 __all__ = [
     "WARNING_CODES",
@@ -74,6 +79,15 @@ WARNING_CODES: dict[str, str] = {
     "dst-adjusted": "a local time does not exist on this day (clocks went forward); moved later",
     "unknown-reference": "a record names a venue or participant that is no longer known",
     "invalid-times": "the end time in force is not after the start time; planned with no length",
+    "unfilled-shift": "no available worker for a shift the staffing rule demands",
+    "pinned-staff-unavailable": "a pinned or swapped-in worker cannot work the instance",
+    "no-driver": "no driver is free for a bus run",
+    "seat-shortage": "a participant who needs transport has no seat on any run",
+    "ride-too-long": "a participant's ride is longer than the limit",
+    "no-pickup-location": "a participant who needs transport has no pickup location",
+    "no-venue-location": "the venue has no location, so no bus runs can be planned",
+    "billing-unavailable": "no billing lines: no price limit for the date, or an unknown item",
+    **BILLING_FLAGS,
 }
 
 
@@ -158,6 +172,9 @@ class Instance:
     pinned_vehicles: tuple[str, ...] = ()
     cancellation_reason: str = ""
     warnings: tuple[PlanWarning, ...] = ()
+    shifts: tuple[Shift, ...] = ()
+    bus_runs: tuple[BusRun, ...] = ()
+    billing_lines: tuple[BillingLine, ...] = ()
 
     @property
     def attending(self) -> tuple[str, ...]:
@@ -298,7 +315,114 @@ def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
         if o.id not in applied
     ]
     instances.sort(key=lambda i: (i.start, i.program_id, i.id))
+    instances = _with_resources(inputs, day, instances)
+    if inputs.catalogue is not None:
+        instances = [_with_billing(inputs, inputs.catalogue, day, i) for i in instances]
     return DayPlan(date=day, instances=tuple(instances), warnings=tuple(sorted(warnings)))
+
+
+def _with_resources(inputs: PlanInputs, day: date, instances: list[Instance]) -> list[Instance]:
+    """Named shifts, bus runs and drivers across all of the day's instances."""
+    shifts, staff_notes = assign_staff(inputs, day, instances)
+    runs, run_notes = plan_bus_runs(inputs, day, instances, inputs.transport)
+    all_runs = [r for rs in runs.values() for r in rs]
+    program_of = {i.id: i.program_id for i in instances}
+    drivers, driver_shifts, driver_notes = assign_drivers(inputs, day, all_runs, shifts, program_of)
+    out = []
+    for inst in instances:
+        extra = [
+            PlanWarning(
+                code=code,
+                message=message,
+                program_id=inst.program_id,
+                instance_id=inst.id,
+                record_id=record_id,
+            )
+            for code, message, record_id in (
+                *staff_notes.get(inst.id, ()),
+                *driver_notes.get(inst.id, ()),
+            )
+        ]
+        extra += [
+            PlanWarning(
+                code=code,
+                message=message,
+                program_id=inst.program_id,
+                instance_id=inst.id,
+                participant_id=participant_id,
+            )
+            for code, message, participant_id in run_notes.get(inst.id, ())
+        ]
+        out.append(
+            attrs.evolve(
+                inst,
+                shifts=(*shifts.get(inst.id, ()), *driver_shifts.get(inst.id, ())),
+                bus_runs=tuple(
+                    attrs.evolve(r, driver_id=drivers.get(r.id, "")) for r in runs.get(inst.id, ())
+                ),
+                warnings=tuple(sorted((*inst.warnings, *extra))),
+            )
+        )
+    return out
+
+
+def _with_billing(
+    inputs: PlanInputs, catalogue: PriceCatalogue, day: date, inst: Instance
+) -> Instance:
+    """The instance with its billing lines, and warnings for their flags."""
+    program = inputs.programs[inst.program_id]
+    worked = [s for s in inst.shifts if s.filled and s.role in ("lead", "support")]
+    items = {}
+    for a in inst.allocations:
+        choice = inputs.resolve(("items", inst.program_id, a.participant_id), day, None).value
+        if choice is not None:
+            items[a.participant_id] = choice
+    try:
+        lines = price_attendance(
+            inst,
+            catalogue=catalogue,
+            holidays=inputs.holidays,
+            ndis_numbers={
+                a.participant_id: _ndis(inputs, a.participant_id) for a in inst.allocations
+            },
+            workers=len(worked),
+            leads=sum(1 for s in worked if s.role == "lead"),
+            settings=program.billing,
+            participant_items=items,
+            transport_costs=_transport_costs(inputs, catalogue, day, inst),
+        )
+    except (NoPriceLimitError, UnknownSupportItemError) as e:
+        warning = _warning(inst, "billing-unavailable", f"{inst.id}: not billed: {e}")
+        return attrs.evolve(inst, warnings=tuple(sorted((*inst.warnings, warning))))
+    flags = sorted({f for line in lines for f in line.flags})
+    extra = [_warning(inst, f, f"{inst.id}: {BILLING_FLAGS[f]}") for f in flags]
+    return attrs.evolve(inst, billing_lines=lines, warnings=tuple(sorted((*inst.warnings, *extra))))
+
+
+def _ndis(inputs: PlanInputs, participant_id: str) -> str:
+    person = inputs.participants.get(participant_id)
+    return person.ndis_number if person else ""
+
+
+def _warning(inst: Instance, code: str, message: str) -> PlanWarning:
+    return PlanWarning(code=code, message=message, program_id=inst.program_id, instance_id=inst.id)
+
+
+def _transport_costs(
+    inputs: PlanInputs, catalogue: PriceCatalogue, day: date, inst: Instance
+) -> dict[str, Decimal]:
+    """Each rider's share of the vehicle costs of the instance's runs, in dollars."""
+    costs: dict[str, Decimal] = {}
+    for run in inst.bus_runs:
+        vehicle = inputs.vehicles.get(run.vehicle_id)
+        if vehicle is None or not run.riders:
+            continue
+        limit = catalogue.km_rate_limit(vehicle.kind, day)
+        rate = limit if vehicle.cost_per_km is None else min(vehicle.cost_per_km, limit)
+        share = transport_cost_per_rider(Decimal(str(run.km)), rate, len(run.riders))
+        for rider in run.riders:
+            costs[rider] = costs.get(rider, Decimal(0)) + share
+    return costs
 
 
 def _orphan_warning(o: OneOff, day: date, inputs: PlanInputs) -> PlanWarning:
@@ -354,6 +478,7 @@ def _instance(
         venue_id = change.venue_id or venue_id
     cancellations = [o for o in one_offs if isinstance(o, Cancellation)]
     exceptions.update(c.id for c in cancellations)
+    exceptions.update(o.id for o in one_offs if isinstance(o, StaffSwap))
 
     allocations, roster_exceptions, roster_warnings = _roster(
         inputs, program.id, day, one_offs, cancellations

@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from ._billing import ItemChoice
 from ._errors import InvalidDateRangeError, InvalidRecordError
 from ._model import StaffingRule
 from ._recurrence import Recurrence
@@ -106,9 +107,14 @@ class Intent(_Recorded):
 
 @attrs.frozen(kw_only=True)
 class Enrolment(Intent):
-    """The participant attends the program from ``start`` (until ``end``)."""
+    """The participant attends the program from ``start`` (until ``end``).
+
+    ``items`` replaces the program's billing items for this participant
+    (``None``: the program's); the one rule resolves it like the enrolment.
+    """
 
     participant_id: str = attrs.field(validator=_nonblank)
+    items: ItemChoice | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -257,6 +263,8 @@ def answers(intent: Intent) -> Iterator[tuple[Key, Any]]:
     p = intent.program_id
     if isinstance(intent, Enrolment | Withdrawal):
         yield ("enrolled", p, intent.participant_id), isinstance(intent, Enrolment)
+        if isinstance(intent, Enrolment):
+            yield ("items", p, intent.participant_id), intent.items
     elif isinstance(intent, ProgramChange):
         for name, value in intent.changes().items():
             yield ("field", p, name), value

@@ -44,23 +44,24 @@ class Weekday(enum.IntEnum):
     SU = 6
 
 
+def to_weekday(value: object) -> Weekday:
+    """A weekday from a :class:`Weekday`, a name (``"WE"``, ``"wednesday"``) or 0..6."""
+    if isinstance(value, Weekday):
+        return value
+    if isinstance(value, str):
+        try:
+            return Weekday[value.upper()[:2]]
+        except KeyError:
+            raise InvalidRecordError(f"unknown weekday {value!r}", field="weekdays") from None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
+        return Weekday(value)
+    raise InvalidRecordError(f"unknown weekday {value!r}", field="weekdays")
+
+
 def _weekdays(value: object) -> frozenset[Weekday]:
     if isinstance(value, str | int):
         value = (value,)
-    out: set[Weekday] = set()
-    for v in value:  # type: ignore[attr-defined]
-        if isinstance(v, Weekday):
-            out.add(v)
-        elif isinstance(v, str):
-            try:
-                out.add(Weekday[v.upper()[:2]])
-            except KeyError:
-                raise InvalidRecordError(f"unknown weekday {v!r}", field="weekdays") from None
-        elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 6:
-            out.add(Weekday(v))
-        else:
-            raise InvalidRecordError(f"unknown weekday {v!r}", field="weekdays")
-    return frozenset(out)
+    return frozenset(to_weekday(v) for v in value)  # type: ignore[attr-defined]
 
 
 def _not_empty(

@@ -238,6 +238,8 @@ class _Document:
     version: int
     settings: ScenarioSettings = attrs.field(factory=ScenarioSettings)
     name: str = ""
+    registration_number: str = ""
+    abn: str = ""
     venues: tuple[Venue, ...] = ()
     participants: tuple[Participant, ...] = ()
     staff: tuple[Staff, ...] = ()
@@ -269,6 +271,8 @@ def load_scenario(source: str | bytes | os.PathLike[str] | Mapping[str, Any]) ->
     _first_fault(_organisation_faults(doc))
     organisation = Organisation(
         name=doc.name,
+        registration_number=doc.registration_number,
+        abn=doc.abn,
         venues=doc.venues,
         participants=doc.participants,
         staff=doc.staff,
@@ -291,6 +295,8 @@ def dump_scenario(scenario: Scenario) -> str:
         version=scenario.version,
         settings=scenario.settings,
         name=org.name,
+        registration_number=org.registration_number,
+        abn=org.abn,
         venues=org.venues,
         participants=org.participants,
         staff=org.staff,

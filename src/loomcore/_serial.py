@@ -41,6 +41,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
+from ._billing import BillingSettings, ItemChoice
 from ._errors import DocumentError, InvalidRecordError, LoomError
 from ._model import (
     Availability,
@@ -130,6 +131,8 @@ _CONCISE: tuple[type[Any], ...] = (
     Availability,
     Vehicle,
     StaffingRule,
+    BillingSettings,
+    ItemChoice,
     Program,
 )
 

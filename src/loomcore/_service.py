@@ -42,10 +42,11 @@ from ._errors import (
     UnknownVehicleError,
     UnknownVenueError,
 )
-from ._inputs import PlanInputs
+from ._inputs import PlanInputs, TransportSettings
 from ._memory import MemoryStore
 from ._model import Organisation, Participant, Program, Staff, Vehicle, Venue
 from ._plan import DayPlan, Instance, has_instance, is_scheduled, plan_day
+from ._prices import PriceCatalogue, shipped_catalogue
 from ._records import (
     RESOURCE_INTENTS,
     Absence,
@@ -137,6 +138,10 @@ class Loom:
     the roll purges them (``None`` keeps them forever). ``roll_at`` and
     ``verify_at`` are the local times of the nightly roll and the morning
     check; ``retry_after`` is how soon a failed roll is due again.
+    ``transport`` sets how bus runs are planned (ride limit, buffers, the
+    travel model: plug in a road network there). ``catalogue`` holds the NDIS
+    support items and price limits billing lines are priced from (the
+    shipped data by default, read once here).
     """
 
     def __init__(
@@ -150,6 +155,8 @@ class Loom:
         verify_at: time = time(9, 0),
         retry_after: timedelta = timedelta(minutes=10),
         retention_days: int | None = 90,
+        transport: TransportSettings | None = None,
+        catalogue: PriceCatalogue | None = None,
     ) -> None:
         self.store: Store = store if store is not None else MemoryStore()
         self.timezone = timezone
@@ -159,6 +166,8 @@ class Loom:
         self.roll_at = roll_at
         self.verify_at = verify_at
         self.retry_after = retry_after
+        self.transport = transport if transport is not None else TransportSettings()
+        self.catalogue = catalogue if catalogue is not None else shipped_catalogue()
         self.retention_days = retention_days
         self._cache: tuple[int, date, date, PlanInputs] | None = None
 
@@ -447,6 +456,8 @@ class Loom:
         trial = PlanInputs(
             organisation=organisation,
             timezone=self.timezone,
+            transport=self.transport,
+            catalogue=self.catalogue,
             intents=[*existing.intents, *(r for r in stamped if isinstance(r, Intent))],
             one_offs=[*existing.one_offs, *(r for r in stamped if isinstance(r, OneOff))],
         )
@@ -713,6 +724,8 @@ class Loom:
         inputs = PlanInputs(
             organisation=self.store.organisation(),
             timezone=self.timezone,
+            transport=self.transport,
+            catalogue=self.catalogue,
             intents=records.intents,
             one_offs=records.one_offs,
         )

@@ -563,18 +563,17 @@ def _insert_instances(conn: Connection, plan: DayPlan) -> None:
             }
             for a in inst.allocations
         ]
-        roles = ["lead"] * inst.staff_demand.leads + ["support"] * inst.staff_demand.support
         shifts += [
             {
                 "instance_key": key,
                 "day": plan.date,
-                "role": role,
-                "position": n,
-                "staff_id": None,
-                "start_at": inst.start,
-                "end_at": inst.end,
+                "role": s.role,
+                "position": s.position,
+                "staff_id": s.staff_id or None,
+                "start_at": s.start,
+                "end_at": s.end,
             }
-            for n, role in enumerate(roles)
+            for s in inst.shifts
         ]
     for table, rows in ((_INSTANCES, instances), (_ALLOCATIONS, allocations), (_SHIFTS, shifts)):
         if rows:

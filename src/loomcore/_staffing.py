@@ -1,0 +1,354 @@
+"""Named staff shifts for every instance of a day: ``assign_staff``.
+
+Theory of operation
+-------------------
+Staff are assigned across all of a day's instances at once, so nobody is
+double-booked. The demand of each instance comes from its staffing rule
+(``Instance.staff_demand``): lead slots and support slots.
+
+1. *Forced staff first.* A one-day :class:`StaffSwap` puts its
+   ``in_staff_id`` on the instance and keeps its ``out_staff_id`` off it;
+   pinned staff (:class:`StaffPin` intents) come next. A forced person takes
+   the lead slot when lead-capable, else a support slot; when there are more
+   forced people than slots, the instance gets extra support shifts (pins
+   win, demand grows). A forced person who cannot work (leave, availability,
+   another shift, hours) is reported with ``pinned-staff-unavailable``.
+2. *Leads, then support.* Every open lead slot of the day is filled before
+   any support slot, because lead-capable staff are scarcer.
+3. *Stable preferences.* For each (program, role, slot) every staff member
+   has a fixed rank: a hash of those four values. The first eligible person
+   in rank order gets the slot. Ranks do not depend on the date, so when
+   nothing changed the same people work the same program week after week
+   (continuity of care), and different programs prefer different people,
+   which spreads hours.
+4. *Eligibility.* Not on leave (:class:`StaffLeave` by the one rule), inside
+   the weekly availability, no overlap with another of their shifts that
+   day, and within ``max_hours_per_day``.
+5. *Never refuse.* A slot nobody can fill is an explicit shift with an
+   empty ``staff_id`` and an ``unfilled-shift`` warning.
+
+The result depends only on the inputs and the date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Protocol
+
+import attrs
+
+from ._inputs import PlanInputs
+from ._model import Staff
+from ._records import StaffSwap
+
+__all__ = ["Shift", "assign_drivers", "assign_staff"]
+
+_HOUR = Decimal(3600)
+
+
+@attrs.frozen(kw_only=True, order=True)
+class Shift:
+    """One worker's slot on one instance.
+
+    ``role`` is ``lead``, ``support`` or ``driver``; ``staff_id`` is empty
+    when nobody could be found (the shift is unfilled). ``provenance`` names
+    the pin or swap that placed the worker, if any.
+    """
+
+    instance_id: str
+    role: str
+    position: int
+    staff_id: str
+    start: datetime
+    end: datetime
+    provenance: tuple[str, ...] = ()
+
+    @property
+    def filled(self) -> bool:
+        """Whether somebody works this shift."""
+        return bool(self.staff_id)
+
+    @property
+    def hours(self) -> Decimal:
+        """The length of the shift in hours."""
+        return Decimal((self.end - self.start).total_seconds()) / _HOUR
+
+
+class _Demand(Protocol):
+    @property
+    def leads(self) -> int: ...
+
+    @property
+    def support(self) -> int: ...
+
+
+class _StaffedInstance(Protocol):
+    """What assign_staff reads of an instance; :class:`Instance` has it all."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def program_id(self) -> str: ...
+
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def end(self) -> datetime: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def pinned_staff(self) -> tuple[str, ...]: ...
+
+    @property
+    def staff_demand(self) -> _Demand: ...
+
+
+@attrs.define
+class _Slot:
+    instance_id: str
+    program_id: str
+    role: str
+    position: int
+    start: datetime
+    end: datetime
+    staff_id: str = ""
+    provenance: tuple[str, ...] = ()
+
+
+class _Book:
+    """Who works when on the day: overlaps and hours."""
+
+    def __init__(self, inputs: PlanInputs, day: date) -> None:
+        self.inputs = inputs
+        self.day = day
+        self.busy: dict[str, list[tuple[datetime, datetime]]] = {}
+        self._on_leave: dict[str, bool] = {}
+
+    def on_leave(self, staff_id: str) -> bool:
+        if staff_id not in self._on_leave:
+            r = self.inputs.resolve(("leave", "", staff_id), self.day, False)
+            self._on_leave[staff_id] = bool(r.value)
+        return self._on_leave[staff_id]
+
+    def can_work(self, person: Staff, start: datetime, end: datetime) -> bool:
+        if self.on_leave(person.id):
+            return False
+        if not person.available(self.day.weekday(), start.time(), end.time()):
+            return False
+        shifts = self.busy.get(person.id, [])
+        if any(s < end and start < e for s, e in shifts):
+            return False
+        if person.max_hours_per_day is not None:
+            worked = sum((e - s).total_seconds() for s, e in shifts)
+            total = Decimal(worked + (end - start).total_seconds()) / _HOUR
+            if total > person.max_hours_per_day:
+                return False
+        return True
+
+    def take(self, staff_id: str, start: datetime, end: datetime) -> None:
+        self.busy.setdefault(staff_id, []).append((start, end))
+
+
+def _rank(program_id: str, role: str, position: int, staff_id: str) -> bytes:
+    return hashlib.sha256(f"{program_id}\x1f{role}\x1f{position}\x1f{staff_id}".encode()).digest()
+
+
+def assign_staff(
+    inputs: PlanInputs, day: date, instances: Sequence[_StaffedInstance]
+) -> tuple[dict[str, tuple[Shift, ...]], dict[str, list[tuple[str, str, str]]]]:
+    """Shifts for each instance of ``day``, and warnings by instance id.
+
+    ``instances`` are the day's planned instances (anything with ``id``,
+    ``program_id``, ``start``, ``end``, ``status``, ``staff_demand`` and
+    ``pinned_staff``). Returns ``(shifts by instance id, warnings by
+    instance id)``; each warning is ``(code, message, record id)``.
+    """
+    book = _Book(inputs, day)
+    staff = inputs.organisation.staff
+    slots: dict[str, list[_Slot]] = {}
+    warnings: dict[str, list[tuple[str, str, str]]] = {}
+    order = sorted((i for i in instances if i.status != "cancelled"), key=lambda i: (i.start, i.id))
+    for inst in order:
+        slots[inst.id] = _demand_slots(inst)
+        warnings[inst.id] = _place_forced(inputs, day, inst, slots[inst.id], book)
+    for role in ("lead", "support"):
+        for inst in order:
+            excluded = _swapped_out(inputs, day, inst.program_id)
+            for slot in slots[inst.id]:
+                if slot.role == role and not slot.staff_id:
+                    _fill(slot, staff, book, excluded)
+    shifts: dict[str, tuple[Shift, ...]] = {}
+    for inst in order:
+        for slot in slots[inst.id]:
+            if not slot.staff_id:
+                warnings[inst.id].append(
+                    (
+                        "unfilled-shift",
+                        f"{inst.id}: no {slot.role} worker available for shift {slot.position}",
+                        "",
+                    )
+                )
+        shifts[inst.id] = tuple(
+            Shift(
+                instance_id=s.instance_id,
+                role=s.role,
+                position=s.position,
+                staff_id=s.staff_id,
+                start=s.start,
+                end=s.end,
+                provenance=s.provenance,
+            )
+            for s in slots[inst.id]
+        )
+    return shifts, warnings
+
+
+def _demand_slots(inst: _StaffedInstance) -> list[_Slot]:
+    roles = ["lead"] * inst.staff_demand.leads + ["support"] * inst.staff_demand.support
+    return [
+        _Slot(inst.id, inst.program_id, role, n, inst.start, inst.end)
+        for n, role in enumerate(roles)
+    ]
+
+
+def _day_swaps(inputs: PlanInputs, day: date, program_id: str) -> list[StaffSwap]:
+    return [o for o in inputs.one_offs_for(program_id, day) if isinstance(o, StaffSwap)]
+
+
+def _swapped_out(inputs: PlanInputs, day: date, program_id: str) -> set[str]:
+    return {s.out_staff_id for s in _day_swaps(inputs, day, program_id) if s.out_staff_id}
+
+
+def _place_forced(
+    inputs: PlanInputs, day: date, inst: _StaffedInstance, slots: list[_Slot], book: _Book
+) -> list[tuple[str, str, str]]:
+    swaps = _day_swaps(inputs, day, inst.program_id)
+    out = _swapped_out(inputs, day, inst.program_id)
+    forced: list[tuple[str, str]] = [(s.in_staff_id, s.id) for s in swaps]
+    forced += [(sid, "") for sid in inst.pinned_staff if sid not in out]
+    warnings: list[tuple[str, str, str]] = []
+    placed: set[str] = set()
+    for staff_id, record_id in forced:
+        if staff_id in placed:
+            continue
+        person = inputs.staff.get(staff_id)
+        if person is None or not book.can_work(person, inst.start, inst.end):
+            warnings.append(
+                (
+                    "pinned-staff-unavailable",
+                    f"{inst.id}: {staff_id!r} is pinned but cannot work "
+                    f"{inst.start.time().isoformat('minutes')}–{inst.end.time().isoformat('minutes')}",
+                    record_id,
+                )
+            )
+            continue
+        slot = _open_slot(slots, person)
+        if slot is None:  # more forced staff than demand: pins win, demand grows
+            slot = _Slot(inst.id, inst.program_id, "support", len(slots), inst.start, inst.end)
+            slots.append(slot)
+        slot.staff_id = staff_id
+        slot.provenance = (record_id,) if record_id else ()
+        book.take(staff_id, inst.start, inst.end)
+        placed.add(staff_id)
+    return warnings
+
+
+def _open_slot(slots: Iterable[_Slot], person: Staff) -> _Slot | None:
+    open_slots = [s for s in slots if not s.staff_id]
+    for s in open_slots:
+        if s.role == "lead" and person.lead_capable:
+            return s
+    for s in open_slots:
+        if s.role == "support":
+            return s
+    return None
+
+
+def _fill(slot: _Slot, staff: Sequence[Staff], book: _Book, excluded: set[str]) -> None:
+    ranked = sorted(staff, key=lambda p: _rank(slot.program_id, slot.role, slot.position, p.id))
+    for person in ranked:
+        if person.id in excluded or (slot.role == "lead" and not person.lead_capable):
+            continue
+        if book.can_work(person, slot.start, slot.end):
+            slot.staff_id = person.id
+            book.take(person.id, slot.start, slot.end)
+            return
+
+
+class _Run(Protocol):
+    """What assign_drivers reads of a bus run; :class:`BusRun` has it all."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def instance_id(self) -> str: ...
+
+    @property
+    def departs(self) -> datetime: ...
+
+    @property
+    def arrives(self) -> datetime: ...
+
+
+def assign_drivers(
+    inputs: PlanInputs,
+    day: date,
+    runs: Sequence[_Run],
+    shifts: dict[str, tuple[Shift, ...]],
+    program_of: dict[str, str],
+) -> tuple[dict[str, str], dict[str, tuple[Shift, ...]], dict[str, list[tuple[str, str, str]]]]:
+    """A driver for every bus run of the day.
+
+    The instance's own workers drive first (those who can drive and are
+    free for the run), then any other driver, who gets an extra ``driver``
+    shift. Returns ``(driver id by run id, extra shifts by instance id,
+    warnings by instance id)``; a run nobody can drive gets ``no-driver``.
+    """
+    book = _Book(inputs, day)
+    for instance_shifts in shifts.values():
+        for s in instance_shifts:
+            if s.staff_id:
+                book.take(s.staff_id, s.start, s.end)
+    drivers = [p for p in inputs.organisation.staff if p.driver]
+    chosen: dict[str, str] = {}
+    extra: dict[str, list[Shift]] = {}
+    notes: dict[str, list[tuple[str, str, str]]] = {}
+    for run in sorted(runs, key=lambda r: (r.departs, r.id)):
+        program = program_of[run.instance_id]
+        crew = {s.staff_id for s in shifts.get(run.instance_id, ()) if s.staff_id}
+        ranked = sorted(
+            drivers, key=lambda p: (p.id not in crew, _rank(program, "driver", 0, p.id))
+        )
+        person = next((p for p in ranked if book.can_work(p, run.departs, run.arrives)), None)
+        if person is None:
+            notes.setdefault(run.instance_id, []).append(
+                ("no-driver", f"{run.id}: no driver free {_span(run)}", "")
+            )
+            continue
+        chosen[run.id] = person.id
+        book.take(person.id, run.departs, run.arrives)
+        if person.id not in crew:
+            mine = extra.setdefault(run.instance_id, [])
+            mine.append(
+                Shift(
+                    instance_id=run.instance_id,
+                    role="driver",
+                    position=len(shifts.get(run.instance_id, ())) + len(mine),
+                    staff_id=person.id,
+                    start=run.departs,
+                    end=run.arrives,
+                )
+            )
+    return chosen, {k: tuple(v) for k, v in extra.items()}, notes
+
+
+def _span(run: _Run) -> str:
+    return f"{run.departs.time().isoformat('minutes')}–{run.arrives.time().isoformat('minutes')}"

@@ -1,0 +1,336 @@
+"""Vehicles and bus runs for a day's instances: ``plan_bus_runs``.
+
+Theory of operation
+-------------------
+For each instance with transport, in order of start time:
+
+1. The riders are the attending participants who need transport and have
+   a pickup location (others are named in a ``no-pickup-location``
+   warning).
+2. Vehicles: pinned vehicles first, then every other vehicle in a stable,
+   date-independent order (a hash of program and vehicle), skipping
+   vehicles under maintenance (:class:`VehicleMaintenance`) and vehicles
+   whose runs that day would overlap. Vehicles are added until their seats
+   (the driver's seat excluded) and wheelchair places carry every rider.
+3. :func:`loomcore._routing.plan_routes` plans the pickup runs (depot →
+   homes → venue) and the drop-off runs (venue → homes → depot) with the
+   pluggable travel model. Pickup runs arrive ``arrive_before_minutes``
+   before the start; drop-off runs leave ``depart_after_minutes`` after the
+   end. Every stop gets a time.
+4. Drivers come from :func:`loomcore._staffing.assign_drivers`.
+
+Riders who cannot be carried, rides over the limit, and runs without a
+driver are warnings, never errors. The result depends only on the inputs
+and the date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from itertools import pairwise
+from typing import Literal, Protocol
+
+import attrs
+
+from ._inputs import PlanInputs, TransportSettings
+from ._model import Location, Vehicle
+from ._routing import Rider, RoutePlan, Seats, plan_routes
+
+__all__ = ["BusRun", "Stop", "TransportSettings", "plan_bus_runs"]
+
+
+@attrs.frozen(kw_only=True, order=True)
+class Stop:
+    """One stop of a run: ``kind`` is ``depot``, ``pickup``, ``venue`` or ``dropoff``."""
+
+    at: datetime
+    kind: str
+    participant_id: str = ""
+    location: Location | None = None
+
+
+@attrs.frozen(kw_only=True)
+class BusRun:
+    """A vehicle's run to (``pickup``) or from (``dropoff``) an instance.
+
+    ``driver_id`` is empty when no driver could be found (a ``no-driver``
+    warning says so). ``km`` is the distance by the travel model.
+    """
+
+    id: str
+    instance_id: str
+    direction: str
+    vehicle_id: str
+    driver_id: str
+    stops: tuple[Stop, ...]
+    km: float
+
+    @property
+    def departs(self) -> datetime:
+        """When the vehicle leaves its first stop."""
+        return self.stops[0].at
+
+    @property
+    def arrives(self) -> datetime:
+        """When the vehicle reaches its last stop."""
+        return self.stops[-1].at
+
+    @property
+    def riders(self) -> tuple[str, ...]:
+        """Participants carried, in stop order."""
+        return tuple(s.participant_id for s in self.stops if s.participant_id)
+
+
+class _Instance(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def program_id(self) -> str: ...
+
+    @property
+    def venue_id(self) -> str: ...
+
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def end(self) -> datetime: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def transport(self) -> bool: ...
+
+    @property
+    def attending(self) -> tuple[str, ...]: ...
+
+    @property
+    def pinned_vehicles(self) -> tuple[str, ...]: ...
+
+
+Note = tuple[str, str, str]  # (code, message, participant id)
+Direction = Literal["pickup", "dropoff"]
+
+
+def _rank(program_id: str, vehicle_id: str) -> bytes:
+    return hashlib.sha256(f"{program_id}\x1f{vehicle_id}".encode()).digest()
+
+
+class _Fleet:
+    """Which vehicles are free when, on the day."""
+
+    def __init__(self, inputs: PlanInputs, day: date) -> None:
+        self.inputs = inputs
+        self.day = day
+        self.busy: dict[str, list[tuple[datetime, datetime]]] = {}
+
+    def usable(self, vehicle: Vehicle) -> bool:
+        r = self.inputs.resolve(("maintenance", "", vehicle.id), self.day, False)
+        return not r.value and vehicle.seats > 1
+
+    def free(self, vehicle_id: str, spans: Sequence[tuple[datetime, datetime]]) -> bool:
+        booked = self.busy.get(vehicle_id, [])
+        return not any(s < e2 and s2 < e for s, e in spans for s2, e2 in booked)
+
+    def book(self, vehicle_id: str, start: datetime, end: datetime) -> None:
+        self.busy.setdefault(vehicle_id, []).append((start, end))
+
+
+def plan_bus_runs(
+    inputs: PlanInputs,
+    day: date,
+    instances: Sequence[_Instance],
+    settings: TransportSettings,
+) -> tuple[dict[str, tuple[BusRun, ...]], dict[str, list[Note]]]:
+    """Bus runs for each instance of ``day`` that has transport, and warnings.
+
+    Returns ``(runs by instance id, warnings by instance id)``; runs have no
+    driver yet (see :func:`loomcore._staffing.assign_drivers`).
+    """
+    fleet = _Fleet(inputs, day)
+    runs: dict[str, tuple[BusRun, ...]] = {}
+    notes: dict[str, list[Note]] = {}
+    for inst in sorted(instances, key=lambda i: (i.start, i.id)):
+        if not inst.transport or inst.status == "cancelled":
+            continue
+        runs[inst.id], notes[inst.id] = _instance_runs(inputs, inst, fleet, settings)
+    return runs, notes
+
+
+def _instance_runs(
+    inputs: PlanInputs, inst: _Instance, fleet: _Fleet, settings: TransportSettings
+) -> tuple[tuple[BusRun, ...], list[Note]]:
+    notes: list[Note] = []
+    riders: list[Rider] = []
+    for pid in inst.attending:
+        person = inputs.participants[pid]
+        if not person.needs_transport:
+            continue
+        if person.pickup is None:
+            notes.append(("no-pickup-location", f"{inst.id}: {pid!r} has no pickup location", pid))
+            continue
+        riders.append(Rider(key=pid, location=person.pickup, wheelchair=person.wheelchair))
+    venue = inputs.venues.get(inst.venue_id)
+    if not riders:
+        return (), notes
+    if venue is None or venue.location is None:
+        notes.append(
+            ("no-venue-location", f"{inst.id}: venue {inst.venue_id!r} has no location", "")
+        )
+        return (), notes
+    spare = _free_vehicles(inputs, inst, fleet, settings)
+    vehicles = _enough_for(riders, spare)
+    if not vehicles:
+        for r in riders:
+            notes.append(("seat-shortage", f"{inst.id}: no vehicle free for {r.key!r}", r.key))
+        return (), notes
+    pickup = _route("pickup", riders, vehicles, venue.location, settings)
+    while pickup.over_ride_limit and spare:  # rides too long: add a vehicle, never refuse
+        vehicles.append(spare.pop(0))
+        pickup = _route("pickup", riders, vehicles, venue.location, settings)
+    dropoff = _route("dropoff", riders, vehicles, venue.location, settings)
+    notes += _route_notes(inst, pickup)
+    out = _runs(inst, "pickup", riders, pickup, venue.location, vehicles, settings, fleet)
+    out += _runs(inst, "dropoff", riders, dropoff, venue.location, vehicles, settings, fleet)
+    return tuple(out), notes
+
+
+def _spans(inst: _Instance, settings: TransportSettings) -> list[tuple[datetime, datetime]]:
+    reach = timedelta(minutes=settings.max_ride_minutes + settings.arrive_before_minutes + 30)
+    back = timedelta(minutes=settings.max_ride_minutes + settings.depart_after_minutes + 30)
+    return [(inst.start - reach, inst.start), (inst.end, inst.end + back)]
+
+
+def _free_vehicles(
+    inputs: PlanInputs, inst: _Instance, fleet: _Fleet, settings: TransportSettings
+) -> list[Vehicle]:
+    """Vehicles that can serve the instance, pinned first, then in stable order."""
+    pinned = [inputs.vehicles[v] for v in inst.pinned_vehicles if v in inputs.vehicles]
+    others = sorted(
+        (v for v in inputs.organisation.vehicles if v.id not in inst.pinned_vehicles),
+        key=lambda v: _rank(inst.program_id, v.id),
+    )
+    spans = _spans(inst, settings)
+    return [v for v in (*pinned, *others) if fleet.usable(v) and fleet.free(v.id, spans)]
+
+
+def _enough_for(riders: Sequence[Rider], spare: list[Vehicle]) -> list[Vehicle]:
+    """Take vehicles off ``spare`` (in order) until every rider has a place."""
+    chosen: list[Vehicle] = []
+    need_wc = sum(1 for r in riders if r.wheelchair)
+    need_seats = len(riders) - need_wc
+    seats = wheelchairs = 0
+    while spare and (seats < need_seats or wheelchairs < need_wc):
+        vehicle = spare.pop(0)
+        chosen.append(vehicle)
+        seats += vehicle.seats - 1
+        wheelchairs += vehicle.wheelchair_places
+    return chosen
+
+
+def _route(
+    direction: Direction,
+    riders: Sequence[Rider],
+    vehicles: Sequence[Vehicle],
+    venue: Location,
+    settings: TransportSettings,
+) -> RoutePlan:
+    seats = [
+        Seats(
+            key=v.id,
+            seats=v.seats - 1,
+            wheelchair_places=v.wheelchair_places,
+            start=(v.depot or venue) if direction == "pickup" else venue,
+            end=venue if direction == "pickup" else (v.depot or venue),
+        )
+        for v in vehicles
+    ]
+    return plan_routes(
+        riders,
+        seats,
+        direction=direction,
+        travel=settings.travel,
+        max_ride_minutes=settings.max_ride_minutes,
+        stop_minutes=settings.stop_minutes,
+    )
+
+
+def _route_notes(inst: _Instance, plan: RoutePlan) -> list[Note]:
+    notes: list[Note] = [
+        ("seat-shortage", f"{inst.id}: no seat for {pid!r}", pid) for pid in plan.unserved
+    ]
+    notes += [
+        ("ride-too-long", f"{inst.id}: {pid!r} rides longer than the limit", pid)
+        for pid in plan.over_ride_limit
+    ]
+    return notes
+
+
+def _runs(
+    inst: _Instance,
+    direction: str,
+    riders: Sequence[Rider],
+    plan: RoutePlan,
+    venue: Location,
+    vehicles: Sequence[Vehicle],
+    settings: TransportSettings,
+    fleet: _Fleet,
+) -> list[BusRun]:
+    by_id = {v.id: v for v in vehicles}
+    where = {r.key: r.location for r in riders}
+    out = []
+    for n, route in enumerate(r for r in plan.routes if r.riders):
+        vehicle = by_id[route.vehicle]
+        depot = vehicle.depot or venue
+        stops = _timed_stops(inst, direction, route.riders, depot, venue, where, settings)
+        run = BusRun(
+            id=f"{inst.id}/{direction}/{n + 1}",
+            instance_id=inst.id,
+            direction=direction,
+            vehicle_id=vehicle.id,
+            driver_id="",
+            stops=stops,
+            km=round(route.km, 3),
+        )
+        fleet.book(vehicle.id, run.departs, run.arrives)
+        out.append(run)
+    return out
+
+
+def _timed_stops(
+    inst: _Instance,
+    direction: str,
+    riders: Sequence[str],
+    depot: Location,
+    venue: Location,
+    where: dict[str, Location],
+    settings: TransportSettings,
+) -> tuple[Stop, ...]:
+    travel = settings.travel
+    # whole minutes, rounded up: times a driver can read, never optimistic
+    dwell = timedelta(minutes=math.ceil(settings.stop_minutes))
+    kind = "pickup" if direction == "pickup" else "dropoff"
+    points = [depot, *(where[p] for p in riders), venue]
+    if direction == "dropoff":
+        points = [venue, *(where[p] for p in riders), depot]
+    legs = [timedelta(minutes=math.ceil(travel.minutes(a, b))) for a, b in pairwise(points)]
+    total = sum(legs, timedelta()) + dwell * len(riders)
+    if direction == "pickup":
+        t = inst.start - timedelta(minutes=settings.arrive_before_minutes) - total
+        stops = [Stop(at=t, kind="depot", location=depot)]
+    else:
+        t = inst.end + timedelta(minutes=settings.depart_after_minutes)
+        stops = [Stop(at=t, kind="venue", location=venue)]
+    for leg, pid in zip(legs, riders, strict=False):
+        t += leg
+        stops.append(Stop(at=t, kind=kind, participant_id=pid, location=where[pid]))
+        t += dwell
+    t += legs[-1]
+    last = "venue" if direction == "pickup" else "depot"
+    stops.append(Stop(at=t, kind=last, location=venue if direction == "pickup" else depot))
+    return tuple(stops)

@@ -1,0 +1,239 @@
+"""Vehicles, bus runs and drivers inside plan_day."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import attrs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loomcore import (
+    Availability,
+    Enrolment,
+    Location,
+    Organisation,
+    Participant,
+    PlanInputs,
+    Program,
+    Record,
+    Staff,
+    Vehicle,
+    VehicleMaintenance,
+    VehiclePin,
+    Venue,
+    Weekly,
+    plan_day,
+)
+
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
+WED = date(2026, 10, 7)
+HALL = Location(lat=-33.815, lon=151.003)
+DEPOT = Location(lat=-33.83, lon=151.0)
+
+
+def home(i: int) -> Location:
+    return Location(lat=-33.78 - (i % 7) / 100, lon=150.95 + (i % 5) / 50)
+
+
+def program(id: str, start: time, end: time) -> Program:
+    return Program(
+        id=id,
+        name=id,
+        recurrence=Weekly(weekdays=["WE"]),
+        start_time=start,
+        end_time=end,
+        venue_id="hall",
+        transport=True,
+        active_from=date(2026, 1, 1),
+    )
+
+
+def org(
+    vehicles: list[Vehicle],
+    staff: list[Staff] | None = None,
+    programs: list[Program] | None = None,
+    wheelchair: frozenset[int] = frozenset(),
+) -> Organisation:
+    return Organisation(
+        venues=[Venue(id="hall", name="Hall", capacity=60, location=HALL)],
+        participants=[
+            Participant(
+                id=f"p{i:02d}",
+                name=f"P{i}",
+                needs_transport=True,
+                wheelchair=i in wheelchair,
+                pickup=home(i),
+            )
+            for i in range(30)
+        ],
+        staff=staff
+        if staff is not None
+        else [Staff(id=f"s{i}", name=f"S{i}", lead_capable=i < 3, driver=True) for i in range(9)],
+        vehicles=vehicles,
+        programs=programs or [program("am", time(10), time(14))],
+    )
+
+
+def bus(id: str, seats: int = 11, wheelchair_places: int = 1) -> Vehicle:
+    return Vehicle(id=id, name=id, seats=seats, wheelchair_places=wheelchair_places, depot=DEPOT)
+
+
+def day_plan(organisation: Organisation, *records: Record, day: date = WED):  # type: ignore[no-untyped-def]
+    stamped = [
+        attrs.evolve(r, id=r.id or f"r{n}", recorded_at=T0 + timedelta(seconds=n))
+        for n, r in enumerate(records)
+    ]
+    inputs = PlanInputs(organisation=organisation, intents=stamped)  # type: ignore[arg-type]
+    return plan_day(inputs, day)
+
+
+def enrol(program_id: str, people: range) -> list[Enrolment]:
+    return [
+        Enrolment(program_id=program_id, participant_id=f"p{i:02d}", start=date(2026, 1, 1))
+        for i in people
+    ]
+
+
+def test_runs_carry_every_rider_with_times_and_seats() -> None:
+    plan = day_plan(org([bus("b1"), bus("b2")]), *enrol("am", range(12)))
+    (inst,) = plan.instances
+    for direction in ("pickup", "dropoff"):
+        runs = [r for r in inst.bus_runs if r.direction == direction]
+        assert sorted(p for r in runs for p in r.riders) == [f"p{i:02d}" for i in range(12)]
+        for run in runs:
+            assert len(run.riders) <= 10  # 11 seats, one for the driver
+            times = [s.at for s in run.stops]
+            assert times == sorted(times)
+            assert run.driver_id
+    pickups = [r for r in inst.bus_runs if r.direction == "pickup"]
+    assert all(r.arrives == inst.start - timedelta(minutes=10) for r in pickups)
+    assert all(r.stops[0].kind == "depot" and r.stops[-1].kind == "venue" for r in pickups)
+    dropoffs = [r for r in inst.bus_runs if r.direction == "dropoff"]
+    assert all(r.departs == inst.end + timedelta(minutes=5) for r in dropoffs)
+    assert [w.code for w in inst.warnings] == []
+
+
+def test_wheelchair_riders_need_wheelchair_places() -> None:
+    organisation = org(
+        [bus("b1", wheelchair_places=0), bus("b2", seats=4, wheelchair_places=2)],
+        wheelchair=frozenset({0, 1}),
+    )
+    (inst,) = day_plan(organisation, *enrol("am", range(4))).instances
+    for run in inst.bus_runs:
+        if {"p00", "p01"} & set(run.riders):
+            assert run.vehicle_id == "b2"
+
+
+def test_not_enough_seats_is_a_warning_naming_who_is_left() -> None:
+    (inst,) = day_plan(org([bus("b1", seats=4)]), *enrol("am", range(5))).instances
+    carried = {p for r in inst.bus_runs if r.direction == "pickup" for p in r.riders}
+    left = {w.participant_id for w in inst.warnings if w.code == "seat-shortage"}
+    assert len(carried) == 3
+    assert left == {f"p{i:02d}" for i in range(5)} - carried
+
+
+def test_a_vehicle_serves_two_instances_when_times_allow() -> None:
+    programs = [program("am", time(9), time(11)), program("pm", time(14), time(16))]
+    plan = day_plan(
+        org([bus("b1")], programs=programs), *enrol("am", range(4)), *enrol("pm", range(4, 8))
+    )
+    used = {r.vehicle_id for i in plan.instances for r in i.bus_runs}
+    assert used == {"b1"}
+    assert all(not i.warnings for i in plan.instances)
+
+
+def test_overlapping_instances_need_different_vehicles() -> None:
+    programs = [program("am", time(9), time(12)), program("am2", time(9), time(12))]
+    plan = day_plan(
+        org([bus("b1"), bus("b2")], programs=programs),
+        *enrol("am", range(4)),
+        *enrol("am2", range(4, 8)),
+    )
+    vehicles = [{r.vehicle_id for r in i.bus_runs} for i in plan.instances]
+    assert vehicles[0].isdisjoint(vehicles[1])
+
+
+def test_maintenance_and_pins_choose_the_vehicle() -> None:
+    organisation = org([bus("b1"), bus("b2")])
+    pinned = day_plan(
+        organisation,
+        *enrol("am", range(3)),
+        VehiclePin(program_id="am", vehicle_id="b2", start=WED),
+    )
+    assert {r.vehicle_id for r in pinned.instances[0].bus_runs} == {"b2"}
+    serviced = day_plan(
+        organisation,
+        *enrol("am", range(3)),
+        VehiclePin(program_id="am", vehicle_id="b2", start=WED),
+        VehicleMaintenance(vehicle_id="b2", start=WED, end=WED),
+    )
+    assert {r.vehicle_id for r in serviced.instances[0].bus_runs} == {"b1"}
+
+
+def test_drivers_come_from_the_crew_first_then_an_extra_shift() -> None:
+    crew_drives = day_plan(org([bus("b1")]), *enrol("am", range(3)))
+    (inst,) = crew_drives.instances
+    crew = {s.staff_id for s in inst.shifts if s.role != "driver"}
+    assert {r.driver_id for r in inst.bus_runs} <= crew
+    assert [s for s in inst.shifts if s.role == "driver"] == []
+
+    # the only driver can drive before and after, but not work the instance
+    around = [
+        Availability(weekday="WE", start=time(7), end=time(10)),
+        Availability(weekday="WE", start=time(14), end=time(17)),
+    ]
+    non_drivers = [
+        Staff(id="lead", name="L", lead_capable=True),
+        Staff(id="sup", name="S"),
+        Staff(id="drv", name="D", driver=True, availability=around),
+    ]
+    (inst,) = day_plan(org([bus("b1")], staff=non_drivers), *enrol("am", range(3))).instances
+    assert {r.driver_id for r in inst.bus_runs} == {"drv"}
+    driving = [s for s in inst.shifts if s.role == "driver"]
+    assert [(s.staff_id, s.start, s.end) for s in driving] == [
+        ("drv", r.departs, r.arrives) for r in inst.bus_runs
+    ]
+
+
+def test_no_driver_is_a_warning() -> None:
+    nobody_drives = [Staff(id="lead", name="L", lead_capable=True), Staff(id="sup", name="S")]
+    (inst,) = day_plan(org([bus("b1")], staff=nobody_drives), *enrol("am", range(3))).instances
+    assert inst.bus_runs
+    assert all(r.driver_id == "" for r in inst.bus_runs)
+    assert [w.code for w in inst.warnings].count("no-driver") == 2
+
+
+def test_riders_without_a_pickup_location_are_named() -> None:
+    organisation = org([bus("b1")])
+    nowhere = attrs.evolve(organisation.participants[0], pickup=None)
+    (inst,) = day_plan(organisation.with_item(nowhere), *enrol("am", range(3))).instances
+    assert [(w.code, w.participant_id) for w in inst.warnings] == [("no-pickup-location", "p00")]
+    assert "p00" not in {p for r in inst.bus_runs for p in r.riders}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    riders=st.integers(min_value=0, max_value=25),
+    fleet=st.lists(st.tuples(st.integers(2, 12), st.integers(0, 2)), min_size=0, max_size=3),
+    wheelchair=st.frozensets(st.integers(0, 24), max_size=4),
+)
+def test_every_rider_is_carried_once_each_way_or_named(
+    riders: int, fleet: list[tuple[int, int]], wheelchair: frozenset[int]
+) -> None:
+    vehicles = [bus(f"b{n}", seats=s, wheelchair_places=w) for n, (s, w) in enumerate(fleet)]
+    organisation = org(vehicles, wheelchair=wheelchair)
+    plan = day_plan(organisation, *enrol("am", range(riders)))
+    assert plan == day_plan(organisation, *enrol("am", range(riders)))  # deterministic
+    (inst,) = plan.instances
+    named = {w.participant_id for w in inst.warnings if w.code == "seat-shortage"}
+    for direction in ("pickup", "dropoff"):
+        carried = [p for r in inst.bus_runs if r.direction == direction for p in r.riders]
+        assert len(carried) == len(set(carried))  # nobody twice
+        assert set(carried) | named == set(inst.attending)
+        assert not set(carried) & named or direction == "dropoff"
+    for run in inst.bus_runs:
+        vehicle = next(v for v in vehicles if v.id == run.vehicle_id)
+        wc = sum(1 for p in run.riders if organisation.participants[int(p[1:])].wheelchair)
+        assert wc <= vehicle.wheelchair_places
+        assert len(run.riders) - wc <= vehicle.seats - 1
