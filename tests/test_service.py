@@ -292,3 +292,22 @@ def test_stamping_keeps_given_ids_and_times(loom: Loom) -> None:
     )
     stored = loom.record(e)
     assert stored == attrs.evolve(e)
+
+
+def test_a_roll_asked_to_stop_ends_between_days_and_the_next_completes(
+    loom: Loom, clock: Clock
+) -> None:
+    clock.set_local(2026, 10, 8, 0, 5)  # seven new days to plan
+    asked = iter([False, False, True])
+    entry = loom.roll(until=lambda: next(asked, True))
+    assert (entry.status, entry.days_planned) == ("stopped", 2)
+    # 29 and 30 Oct were written, whole; 31 Oct to 4 Nov wait for the next roll
+    assert loom.health().missing_days == (
+        date(2026, 10, 31),
+        *(date(2026, 11, d) for d in range(1, 5)),
+    )
+    assert loom.health().status == "late"
+    again = loom.roll()
+    assert (again.status, again.days_planned) == ("ok", 5)
+    for day in loom.window().days():
+        assert loom.day(day) == from_scratch(loom, day)

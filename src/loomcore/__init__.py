@@ -107,6 +107,16 @@ from ._records import (
 )
 from ._recurrence import Fortnightly, Recurrence, RRule, Weekday, Weekly
 from ._routing import GreatCircleTravel, Travel
+from ._runner import (
+    RollSchedule,
+    Runner,
+    RunnerAction,
+    RunnerAlert,
+    RunnerState,
+    RunnerStatus,
+    log_alert,
+    next_action,
+)
 from ._scenario import Scenario, ScenarioSettings, dump_scenario, load_scenario, scenario_loom
 from ._service import Health, Loom, affected_days, describe
 from ._staffing import Shift
@@ -172,6 +182,12 @@ __all__ = [
     "Resolved",
     "Retraction",
     "RollEntry",
+    "RollSchedule",
+    "Runner",
+    "RunnerAction",
+    "RunnerAlert",
+    "RunnerState",
+    "RunnerStatus",
     "Scenario",
     "ScenarioSettings",
     "Shift",
@@ -226,6 +242,8 @@ __all__ = [
     "has_instance",
     "load_export",
     "load_scenario",
+    "log_alert",
+    "next_action",
     "nsw_public_holidays",
     "plan_day",
     "price_attendance",

@@ -1,23 +1,31 @@
-"""The ``loom`` command: plan a scenario document, or the demo organisation.
+"""The ``loom`` command: plan a scenario document, or the demo organisation;
+run the nightly roll against a Postgres database.
 
 The command is an imperative shell like :class:`~loomcore.Loom`: it reads
 files and, when no ``--today`` is given, the real clock; the planning itself
 runs on a fixed clock at 09:00 local time on ``today``, so the same scenario
-and ``--today`` always print the same thing.
+and ``--today`` always print the same thing. ``roller``, ``roll-now`` and
+``regenerate`` work on a Postgres database with the real clock.
 
-Exit codes: 0 on success, 2 for a usage error, a malformed scenario, an
-invalid window size or a file that cannot be read (the message goes to
-standard error, prefixed ``loom: error:``).
+Exit codes: 0 on success (for ``roller``: stopped cleanly by SIGINT or
+SIGTERM), 2 for a usage error, a malformed scenario, an invalid window
+size, a file that cannot be read, a database that cannot be used or a roll
+that failed (the message goes to standard error, prefixed ``loom: error:``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
+import logging
+import signal
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, time
-from typing import TextIO
-from zoneinfo import ZoneInfo
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
@@ -26,7 +34,9 @@ from ._errors import LoomError
 from ._export import ExportDocument, dump_export, export_window
 from ._model import Organisation
 from ._plan import Instance, PlanWarning
+from ._runner import Runner, describe_health, describe_roll
 from ._scenario import Scenario, load_scenario, scenario_loom
+from ._service import Loom
 
 __all__ = ["main", "render_table"]
 
@@ -75,7 +85,52 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--json", action="store_true", help="print the export document instead of a table"
         )
+    _add_store_commands(commands)
     return parser
+
+
+_STORE_COMMANDS = ("roller", "roll-now", "regenerate")
+
+
+def _add_store_commands(commands: Any) -> None:
+    roller = commands.add_parser(
+        "roller",
+        help="run the nightly roll, the 09:00 check and retries on a Postgres database",
+        description=(
+            "Roll the window at 00:05 local time every day, check it at 09:00, retry a failed "
+            "roll every 10 minutes, until SIGINT or SIGTERM. Alerts are logged to standard "
+            "error. Any number of rollers may run against one database."
+        ),
+    )
+    roller.add_argument("--once", action="store_true", help="roll once now (catching up) and exit")
+    roller.add_argument(
+        "--verify-now",
+        action="store_true",
+        help="run the 09:00 check at once (with --once: the check instead of the roll)",
+    )
+    roll_now = commands.add_parser(
+        "roll-now",
+        help="roll the window now (an operator action, logged with --by)",
+        description="Roll the window now; the roll log records it with trigger 'manual'.",
+    )
+    regenerate = commands.add_parser(
+        "regenerate",
+        help="re-plan one day now, past days included (audited with --by)",
+        description="Re-plan DATE from the records now; the audit log records who did it.",
+    )
+    regenerate.add_argument("date", type=_iso_date, metavar="YYYY-MM-DD", help="the day")
+    for sub in (roller, roll_now, regenerate):
+        sub.add_argument(
+            "--dsn", required=True, metavar="postgresql://…", help="the loomcore database"
+        )
+        sub.add_argument(
+            "--timezone",
+            default="Australia/Sydney",
+            metavar="ZONE",
+            help="the organisation's timezone (default: Australia/Sydney)",
+        )
+    for sub in (roll_now, regenerate):
+        sub.add_argument("--by", metavar="NAME", help="who asks (default: the login name)")
 
 
 def _local_today(timezone: str) -> date:
@@ -100,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as e:  # argparse has printed the usage error or the help
         return e.code if isinstance(e.code, int) else 2
+    if args.command in _STORE_COMMANDS:
+        return _store_command(args)
     try:
         if args.command == "plan":
             scenario = load_scenario(args.scenario)
@@ -117,6 +174,99 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(message: str) -> int:
     print(f"loom: error: {message}", file=sys.stderr)
     return 2
+
+
+# --------------------------------------------------------------------------- the database commands
+
+
+def _store_command(args: argparse.Namespace) -> int:
+    try:
+        ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return _fail(f"unknown timezone {args.timezone!r}")
+    try:
+        from loomcore_pg import PostgresStore
+    except ImportError:
+        return _fail("the Postgres store is not installed: pip install 'loomcore[pg]'")
+    try:
+        try:
+            store = PostgresStore(args.dsn)
+        except LoomError:
+            raise
+        except Exception as e:  # e.g. a DSN the driver cannot parse
+            return _fail(f"cannot use the database: {e}")
+        loom = Loom(store, timezone=args.timezone)
+        if args.command == "roller":
+            return _roller(loom, once=args.once, verify_now=args.verify_now)
+        by = args.by or _login_name()
+        if args.command == "roll-now":
+            print(describe_roll(loom.roll(by=by, trigger="manual")))
+        else:
+            plan = loom.regenerate_day(args.date, by=by)
+            print(f"regenerated {plan.date.isoformat()}: {len(plan.instances)} instance(s)")
+    except LoomError as e:
+        return _fail(str(e))
+    return 0
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in this environment
+        return "operator"
+
+
+def _roller(loom: Loom, *, once: bool, verify_now: bool) -> int:
+    name = f"roller@{socket.gethostname()}"
+    if once:
+        if verify_now:
+            print(describe_health(loom.verify(by=name)))
+        else:
+            print(describe_roll(loom.roll(by=name)))
+        return 0
+    runner = Runner(loom, name=name)
+    with _logging_to_stderr(), _stopping_on_signals(runner):
+        if verify_now:
+            with contextlib.suppress(Exception):  # alerted; the runner retries it
+                runner.verify_now()
+        runner.run()
+    return 0
+
+
+@contextlib.contextmanager
+def _logging_to_stderr() -> Iterator[None]:
+    """The runner's log lines (actions and alerts) on standard error, while it runs."""
+    log = logging.getLogger("loomcore.runner")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(runner: Runner) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the runner cleanly (only the main thread can catch them)."""
+    previous: dict[signal.Signals, Any] = {}
+
+    def stop(signum: int, frame: object) -> None:
+        runner.stop()
+
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop)
+    except ValueError:  # not the main thread: the host stops the runner itself
+        pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 # --------------------------------------------------------------------------- the table

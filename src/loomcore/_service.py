@@ -546,7 +546,12 @@ class Loom:
     # ------------------------------------------------------------------ rolling
 
     def roll(
-        self, now: datetime | None = None, *, by: str = "roller", trigger: str = "roll"
+        self,
+        now: datetime | None = None,
+        *,
+        by: str = "roller",
+        trigger: str = "roll",
+        until: Callable[[], bool] | None = None,
     ) -> RollEntry:
         """Bring the window up to date at ``now`` (default: the clock).
 
@@ -556,6 +561,10 @@ class Loom:
         after missed nights one roll catches up. On failure the roll is
         logged as failed and the error re-raised; days already written are
         whole and correct.
+
+        ``until`` is asked between days (a runner passes its stop signal):
+        when it returns true the roll ends early, logged as ``stopped``; the
+        days written are whole and the next roll plans the rest.
         """
         now = self._at(now)
         today = self.today(now)
@@ -569,7 +578,8 @@ class Loom:
                     purged = self.store.delete_days(
                         None, today - timedelta(days=self.retention_days + 1)
                     )
-                planned = self._plan_days(self._days_to_plan(window), now)
+                todo = self._days_to_plan(window)
+                planned = self._plan_days(todo, now, until)
             except Exception as e:
                 self.store.append_roll(
                     self._roll_entry(
@@ -589,7 +599,7 @@ class Loom:
                 started,
                 today,
                 window,
-                "ok",
+                "ok" if len(planned) == len(todo) else "stopped",
                 trigger,
                 by,
                 planned=len(planned),
@@ -701,15 +711,22 @@ class Loom:
             retry_at=last.finished_at + self.retry_after if status == "failed" and last else None,
         )
 
-    def verify(self, now: datetime | None = None, *, by: str = "verifier") -> Health:
+    def verify(
+        self,
+        now: datetime | None = None,
+        *,
+        by: str = "verifier",
+        until: Callable[[], bool] | None = None,
+    ) -> Health:
         """The 09:00 check: if the window is incomplete, stale or the last roll failed, roll.
 
         Returns the health after any roll. A roll that fails again raises.
+        ``until`` is passed to :meth:`roll`.
         """
         now = self._at(now)
         health = self.health(now)
         if health.status != "ok":
-            self.roll(now, by=by, trigger="verify")
+            self.roll(now, by=by, trigger="verify", until=until)
             health = self.health(now)
         return health
 
@@ -737,13 +754,18 @@ class Loom:
         days = record.dates() if isinstance(record, OneOff) else ()
         return self._inputs(min((window.start, *days)), max((window.end, *days)))
 
-    def _plan_days(self, days: Iterable[date], now: datetime) -> list[date]:
+    def _plan_days(
+        self, days: Iterable[date], now: datetime, until: Callable[[], bool] | None = None
+    ) -> list[date]:
+        """Plan and write ``days`` in ascending order; the days written."""
         days = sorted(days)
         if not days:
             return []
         revision = self.store.revision()
         inputs = self._inputs(days[0], days[-1])
-        for d in days:
+        for n, d in enumerate(days):
+            if until is not None and until():
+                return days[:n]
             self.store.put_day(
                 PlannedDay(plan=plan_day(inputs, d), revision=revision, planned_at=now)
             )

@@ -87,8 +87,11 @@ class AuditEntry:
 class RollEntry:
     """One roll, successful or not.
 
-    ``trigger`` says why it ran (``roll``, or ``verify`` for the 09:00 check); ``status``
-    is ``ok`` or ``failed`` (then ``error`` says why).
+    ``trigger`` says why it ran: ``roll`` (the nightly roll), ``verify`` (the
+    09:00 check), ``retry`` (after a failure) or ``manual``; ``status``
+    is ``ok``, ``stopped`` (ended early on request: the days written are
+    whole, the next roll plans the rest) or ``failed`` (then ``error`` says
+    why).
     """
 
     started_at: datetime
