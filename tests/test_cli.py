@@ -185,3 +185,32 @@ def test_python_dash_m_runs_the_command() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Westside Community Programs" in done.stdout
+
+
+def test_claims_writes_bulk_payment_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "claims"
+    args = ["claims", str(EXAMPLE), "--from", "2026-10-01", "--to", "2026-10-31", "--out", str(out)]
+    assert main(args) == 0
+    (written,) = sorted(out.iterdir())
+    assert len(written.name) <= 20
+    data = written.read_bytes()
+    rows = data.decode("ascii").split("\r\n")
+    assert rows[0].startswith("RegistrationNumber,NDISNumber,")
+    assert rows[-1] == ""  # every row ends with CRLF
+    assert all(len(r.split(",")) == 16 for r in rows[:-1])
+    assert f"{written}: {len(rows) - 2} claim lines" in capsys.readouterr().out
+
+
+def test_finance_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["finance", str(EXAMPLE), "--from", "2026-10-01", "--to", "2026-10-31"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:3] == ["participant", "NDIS", "number"]
+    assert "sarah-nguyen" in out
+    assert "2026-10" in out
+
+
+def test_billing_commands_report_bad_ranges(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["finance", str(EXAMPLE), "--from", "2026-10-31", "--to", "2026-10-01"]) == 2
+    assert "2026-10-31 > 2026-10-01" in capsys.readouterr().err

@@ -96,6 +96,7 @@ PUBLIC_API = [
     "InvalidRecordError",
     "InvalidWindowError",
     "ItemChoice",
+    "LedgerDay",
     "Location",
     "Loom",
     "LoomError",

@@ -10,6 +10,7 @@ import pytest
 from builders import Clock, local, make_loom, seed_organisation, weekly
 from loomcore import (
     Absence,
+    DayOutsideWindowError,
     Enrolment,
     Loom,
     MemoryStore,
@@ -311,3 +312,48 @@ def test_a_roll_asked_to_stop_ends_between_days_and_the_next_completes(
     assert (again.status, again.days_planned) == ("ok", 5)
     for day in loom.window().days():
         assert loom.day(day) == from_scratch(loom, day)
+
+
+def test_billing_lines_are_kept_claimed_once_and_never_silently_changed(
+    loom: Loom, clock: Clock
+) -> None:
+    org = attrs.evolve(
+        loom.store.organisation(), registration_number="4050000123", abn="51824753556"
+    )
+    loom.set_organisation(org)
+    for p in ("p01", "p02", "p03"):
+        loom.record(Enrolment(program_id="centre-wed", participant_id=p, start=date(2026, 1, 1)))
+    wed = date(2026, 10, 7)
+    billed = loom.billing_lines(wed, wed)
+    assert {line.participant_id for line in billed} == {"p01", "p02", "p03"}
+
+    with pytest.raises(DayOutsideWindowError):
+        loom.export_claims(wed, wed)  # not yet delivered
+    clock.set_local(2027, 1, 20, 0, 5)
+    loom.roll()  # 7 Oct is now history, purged after 90 days...
+    clock.set_local(2027, 1, 21, 0, 5)
+    files = loom.export_claims(date(2026, 10, 1), date(2026, 10, 31), by="finance")
+    assert len(files) == 1
+    assert files[0].text.count("\n") == 1 + len(
+        loom.billing_lines(date(2026, 10, 1), date(2026, 10, 31))
+    )
+    assert loom.audit_log()[-1].action == "export-claims"
+    assert loom.billing_lines(wed, wed) == billed  # ...but its lines are kept
+
+    # a late no-show, then regenerating the exported day: the claim stays
+    loom.record(Absence(program_id="centre-wed", participant_id="p01", date=wed, no_show=True))
+    loom.regenerate_day(wed, by="ops")
+    assert loom.billing_lines(wed, wed) == billed
+    assert loom.ledger_conflicts(date(2026, 10, 1), date(2026, 10, 31)) == [wed]
+    assert "exported claim lines, which are kept" in loom.audit_log()[-1].detail
+
+
+def test_claims_need_the_provider_numbers(loom: Loom, clock: Clock) -> None:
+    from loomcore import InvalidClaimError
+
+    loom.record(Enrolment(program_id="centre-wed", participant_id="p01", start=date(2026, 1, 1)))
+    clock.set_local(2026, 10, 9, 0, 5)
+    loom.roll()
+    with pytest.raises(InvalidClaimError):
+        loom.export_claims(date(2026, 10, 7), date(2026, 10, 7))
+    assert all(not d.exported for d in loom.store.ledger())  # nothing marked

@@ -120,7 +120,15 @@ from ._runner import (
 from ._scenario import Scenario, ScenarioSettings, dump_scenario, load_scenario, scenario_loom
 from ._service import Health, Loom, affected_days, describe
 from ._staffing import Shift
-from ._store import AuditEntry, Change, PlannedDay, RollEntry, Store, StoredRecords
+from ._store import (
+    AuditEntry,
+    Change,
+    LedgerDay,
+    PlannedDay,
+    RollEntry,
+    Store,
+    StoredRecords,
+)
 from ._transport import BusRun, Stop
 from ._window import Window, window_for
 
@@ -156,6 +164,7 @@ __all__ = [
     "InvalidRecordError",
     "InvalidWindowError",
     "ItemChoice",
+    "LedgerDay",
     "Location",
     "Loom",
     "LoomError",

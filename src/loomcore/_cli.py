@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from ._cli_billing import BILLING_COMMANDS, add_billing_commands, run_billing_command
 from ._demo import demo_scenario
 from ._errors import LoomError
 from ._export import ExportDocument, dump_export, export_window
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
             "--json", action="store_true", help="print the export document instead of a table"
         )
     _add_store_commands(commands)
+    add_billing_commands(commands, _iso_date)
     return parser
 
 
@@ -158,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in _STORE_COMMANDS:
         return _store_command(args)
     try:
+        if args.command in BILLING_COMMANDS:
+            run_billing_command(args, sys.stdout)
+            return 0
         if args.command == "plan":
             scenario = load_scenario(args.scenario)
         else:
@@ -303,6 +308,26 @@ def _row(inst: Instance, zone: ZoneInfo, venues: dict[str, str]) -> list[str]:
     ]
 
 
+def _detail_lines(inst: Instance, zone: ZoneInfo, names: dict[str, str]) -> list[str]:
+    """Who works the instance and each bus run, on indented lines."""
+    out = []
+    crew = [
+        f"{names.get(s.staff_id, s.staff_id) if s.filled else '(unfilled)'} ({s.role})"
+        for s in inst.shifts
+    ]
+    if crew:
+        out.append("      staff: " + ", ".join(crew))
+    for run in inst.bus_runs:
+        departs = run.departs.astimezone(zone).strftime("%H:%M")
+        arrives = run.arrives.astimezone(zone).strftime("%H:%M")
+        driver = names.get(run.driver_id, run.driver_id) or "(no driver)"
+        out.append(
+            f"      {run.direction}: {run.vehicle_id} {departs}–{arrives}, "
+            f"{_plural(len(run.riders), 'rider')}, {run.km:.1f} km, driver {driver}"
+        )
+    return out
+
+
 def _warning_lines(warnings: Sequence[PlanWarning], indent: str) -> list[str]:
     return [f"{indent}! {w.code}: {w.message}" for w in warnings]
 
@@ -316,10 +341,12 @@ def render_table(doc: ExportDocument, organisation: Organisation) -> str:
 
     Each instance line gives local start–end, program, venue (by name from
     ``organisation``), status, attending / cancelled counts, staff demand,
-    riders and origin.
+    riders and origin; indented lines below name the staff and give each
+    bus run (vehicle, times, riders, distance, driver).
     """
     zone = ZoneInfo(doc.timezone)
     venues = {v.id: v.name for v in organisation.venues}
+    names = {s.id: s.name for s in organisation.staff}
     rows = [[_row(inst, zone, venues) for inst in day.instances] for day in doc.days]
     widths = [max((len(r[i]) for day in rows for r in day), default=0) for i in range(8)]
     title = organisation.name or doc.generated_from or "loomcore"
@@ -331,6 +358,7 @@ def render_table(doc: ExportDocument, organisation: Organisation) -> str:
         for inst, cells in zip(day.instances, day_rows, strict=True):
             line = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
             lines.append(("  " + line).rstrip())
+            lines += _detail_lines(inst, zone, names)
             lines += _warning_lines(inst.warnings, "      ")
         lines += _warning_lines(day.warnings, "  ")
     instances = sum(len(day.instances) for day in doc.days)

@@ -11,12 +11,14 @@ import threading
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date
+from datetime import date, datetime
+
+import attrs
 
 from ._errors import AlreadyRetractedError, DuplicateIdError, UnknownRecordError
 from ._model import Organisation
 from ._records import Intent, OneOff, Record, Reschedule, Retraction
-from ._store import AuditEntry, Change, PlannedDay, RollEntry, Store, StoredRecords
+from ._store import AuditEntry, Change, LedgerDay, PlannedDay, RollEntry, Store, StoredRecords
 
 __all__ = ["MemoryStore"]
 
@@ -35,6 +37,8 @@ class MemoryStore(Store):
         self._days: dict[date, PlannedDay] = {}
         self._day_keys: list[date] = []
         self._weeks: int | None = None
+        self._ledger: dict[date, LedgerDay] = {}
+        self._exports: set[str] = set()
         self._audit: list[AuditEntry] = []
         self._rolls: list[RollEntry] = []
 
@@ -138,6 +142,10 @@ class MemoryStore(Store):
             elif stored.revision > day.revision:
                 return False
             self._days[day.date] = day
+            kept = self._ledger.get(day.date)
+            if kept is None or not kept.exported:
+                lines = tuple(line for i in day.plan.instances for line in i.billing_lines)
+                self._ledger[day.date] = LedgerDay(date=day.date, lines=lines)
             return True
 
     def get_day(self, day: date) -> PlannedDay | None:
@@ -163,6 +171,28 @@ class MemoryStore(Store):
             gone = set(doomed)
             self._day_keys = [d for d in self._day_keys if d not in gone]
             return len(doomed)
+
+    # ----------------------------------------------------------- billing ledger
+
+    def ledger(self, start: date | None = None, end: date | None = None) -> tuple[LedgerDay, ...]:
+        with self._lock:
+            return tuple(
+                self._ledger[d]
+                for d in sorted(self._ledger)
+                if (start is None or start <= d) and (end is None or d <= end)
+            )
+
+    def mark_exported(self, start: date, end: date, export_id: str, at: datetime) -> int:
+        with self._lock:
+            if export_id in self._exports:
+                raise DuplicateIdError("export", export_id)
+            self._exports.add(export_id)
+            marked = 0
+            for d, kept in self._ledger.items():
+                if start <= d <= end and not kept.exported:
+                    self._ledger[d] = attrs.evolve(kept, export_id=export_id, exported_at=at)
+                    marked += 1
+            return marked
 
     # ----------------------------------------------------------- settings and logs
 

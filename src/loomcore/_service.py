@@ -29,6 +29,8 @@ from typing import Any
 
 import attrs
 
+from ._billing import BillingLine
+from ._claims import ClaimFile, bulk_claim_files
 from ._errors import (
     DayOutsideWindowError,
     DuplicateIdError,
@@ -643,23 +645,96 @@ class Loom:
     def regenerate_day(self, day: date, *, by: str = "", now: datetime | None = None) -> DayPlan:
         """Re-plan one day now, past days included (an audited operator action).
 
-        Raises :class:`DayOutsideWindowError` for a day after the window's end.
+        Billing lines already exported are never changed: when the new plan
+        bills the day differently, the ledger keeps the exported lines and
+        the audit entry says so (see :meth:`ledger_conflicts`). Raises
+        :class:`DayOutsideWindowError` for a day after the window's end.
         """
         now = self._at(now)
         window = self.window(now)
         if day > window.end:
             raise DayOutsideWindowError(day, f"after the window's end {window.end.isoformat()}")
         self._plan_days([day], now)
-        self._audit(
-            now,
-            by,
-            "regenerate",
-            day.isoformat(),
-            "history day" if day < window.start else "window day",
-        )
+        detail = "history day" if day < window.start else "window day"
+        if self.ledger_conflicts(day, day):
+            detail += "; billing differs from the exported claim lines, which are kept"
+        self._audit(now, by, "regenerate", day.isoformat(), detail)
         stored = self.store.get_day(day)
         assert stored is not None
         return stored.plan
+
+    # ------------------------------------------------------------------ billing
+
+    def billing_lines(self, start: date, end: date) -> list[BillingLine]:
+        """Billing lines of ``[start, end]`` from the permanent ledger.
+
+        The ledger holds each day's lines as last planned, and keeps them
+        when the planned day itself is purged; lines exported in a claim
+        file stay as they were exported.
+        """
+        if end < start:
+            raise InvalidDateRangeError(start, end, "billing range")
+        return [line for day in self.store.ledger(start, end) for line in day.lines]
+
+    def export_claims(
+        self,
+        start: date,
+        end: date,
+        *,
+        by: str = "",
+        prefix: str = "claims",
+        allow_provisional: bool = False,
+        now: datetime | None = None,
+    ) -> list[ClaimFile]:
+        """Claim files (NDIS bulk payment request CSV) for the days ``[start, end]``.
+
+        Only days that have passed can be claimed. The ledger days of the
+        range are marked exported (audited, under a new export id), so their
+        lines never change afterwards; lines exported before are included
+        again only if asked for again (a claim file can be re-made). Raises
+        :class:`InvalidClaimError` for a bad registration number, ABN, NDIS
+        number or a provisional price (then nothing is marked), and
+        :class:`DayOutsideWindowError` when ``end`` is not in the past.
+        """
+        now = self._at(now)
+        if end < start:
+            raise InvalidDateRangeError(start, end, "claims range")
+        if end >= self.today(now):
+            raise DayOutsideWindowError(end, "only days that have passed can be claimed")
+        org = self.store.organisation()
+        files = bulk_claim_files(
+            self.billing_lines(start, end),
+            registration_number=org.registration_number,
+            abn=org.abn,
+            prefix=prefix,
+            allow_provisional=allow_provisional,
+        )
+        export_id = self._new_id()
+        marked = self.store.mark_exported(start, end, export_id, now.astimezone(UTC))
+        self._audit(
+            now,
+            by,
+            "export-claims",
+            export_id,
+            f"{start.isoformat()} to {end.isoformat()}: {len(files)} files, {marked} days marked",
+        )
+        return files
+
+    def ledger_conflicts(self, start: date, end: date) -> list[date]:
+        """Exported days whose stored plan now bills differently from the export."""
+        out = []
+        for kept in self.store.ledger(start, end):
+            if not kept.exported:
+                continue
+            stored = self.store.get_day(kept.date)
+            lines = (
+                ()
+                if stored is None
+                else tuple(line for i in stored.plan.instances for line in i.billing_lines)
+            )
+            if stored is not None and lines != kept.lines:
+                out.append(kept.date)
+        return out
 
     def purge(self, before: date, *, by: str = "", now: datetime | None = None) -> int:
         """Delete planned days before ``before`` (history only). Records are never purged.

@@ -29,11 +29,20 @@ from datetime import date, datetime, timedelta
 
 import attrs
 
+from ._billing import BillingLine
 from ._model import Organisation
 from ._plan import DayPlan
 from ._records import Intent, OneOff, Record, Retraction
 
-__all__ = ["AuditEntry", "Change", "PlannedDay", "RollEntry", "Store", "StoredRecords"]
+__all__ = [
+    "AuditEntry",
+    "Change",
+    "LedgerDay",
+    "PlannedDay",
+    "RollEntry",
+    "Store",
+    "StoredRecords",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -70,6 +79,26 @@ class StoredRecords:
 
     intents: tuple[Intent, ...] = ()
     one_offs: tuple[OneOff, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class LedgerDay:
+    """A day's billing lines in the permanent ledger.
+
+    ``export_id`` and ``exported_at`` are set once the lines went into a
+    claim file; from then on the ledger keeps these lines, whatever later
+    plans of the day say.
+    """
+
+    date: date
+    lines: tuple[BillingLine, ...]
+    export_id: str = ""
+    exported_at: datetime | None = None
+
+    @property
+    def exported(self) -> bool:
+        """Whether the lines were exported in a claim file."""
+        return bool(self.export_id)
 
 
 @attrs.frozen(kw_only=True)
@@ -187,6 +216,10 @@ class Store(abc.ABC):
         A stored plan that reflects a *later* revision is kept (a slow writer
         never undoes a faster one's newer plan): the call then returns
         ``False``. Otherwise the day is written and the call returns ``True``.
+
+        In the same transaction, the plan's billing lines (every instance's
+        ``billing_lines``) replace the day's lines in the permanent ledger,
+        unless that day was exported: exported lines are never replaced.
         """
 
     @abc.abstractmethod
@@ -201,7 +234,25 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def delete_days(self, start: date | None = None, end: date | None = None) -> int:
-        """Delete stored plans with ``start <= date <= end``; returns how many."""
+        """Delete stored plans with ``start <= date <= end``; returns how many.
+
+        The billing ledger is not touched: lines outlive the plans.
+        """
+
+    # ----------------------------------------------------------- billing ledger
+
+    @abc.abstractmethod
+    def ledger(self, start: date | None = None, end: date | None = None) -> tuple[LedgerDay, ...]:
+        """Ledger days with ``start <= date <= end`` (open bounds when ``None``), by date."""
+
+    @abc.abstractmethod
+    def mark_exported(self, start: date, end: date, export_id: str, at: datetime) -> int:
+        """Mark the ledger days of ``[start, end]`` not yet exported as exported.
+
+        Returns how many days were marked; days exported before keep their
+        first export. Raises :class:`DuplicateIdError` when ``export_id`` was
+        used before.
+        """
 
     # ----------------------------------------------------------- settings and logs
 

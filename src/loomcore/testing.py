@@ -45,17 +45,21 @@ from . import (
     Venue,
     Weekly,
     plan_day,
+    shipped_catalogue,
 )
 
 __all__ = ["StoreContract", "sample_organisation"]
 
 _AT = datetime(2026, 9, 1, tzinfo=UTC)
+_CATALOGUE = shipped_catalogue()
 
 
 def sample_organisation() -> Organisation:
     """A small organisation for store tests: one venue, three people, two programs."""
     return Organisation(
         name="Contract test provider",
+        registration_number="4050000123",
+        abn="51824753556",
         venues=[Venue(id="hall", name="Hall", capacity=2)],
         participants=[
             Participant(id="ann", name="Ann", ndis_number="430000001", needs_transport=True),
@@ -102,6 +106,7 @@ def _plan(day: date, store: Store) -> PlannedDay:
     records = store.load_records(day, day)
     inputs = PlanInputs(
         organisation=store.organisation(),
+        catalogue=_CATALOGUE,
         intents=records.intents,
         one_offs=records.one_offs,
     )
@@ -395,3 +400,47 @@ class StoreContract:
         assert sorted(revisions) == list(range(2, 42))
         assert len(store.records()) == 40
         assert store.revision() == 41
+
+    # ------------------------------------------------------------ billing ledger
+
+    def _billed_day(self, store: Store, day: date) -> PlannedDay:
+        store.set_organisation(sample_organisation())
+        store.add_record(_enrol("a", "ann", date(2026, 10, 1)))
+        store.add_record(_enrol("b", "bob", date(2026, 10, 1), minutes=1))
+        planned = _plan(day, store)
+        assert planned.plan.instances[0].billing_lines, "the sample must bill something"
+        return planned
+
+    def test_ledger_keeps_the_lines_of_purged_days(self, store: Store) -> None:
+        day = date(2026, 10, 7)
+        planned = self._billed_day(store, day)
+        store.put_day(planned)
+        lines = planned.plan.instances[0].billing_lines
+        assert [(d.date, d.lines, d.exported) for d in store.ledger()] == [(day, lines, False)]
+        assert store.delete_days(None, day) == 1
+        assert store.ledger(day, day)[0].lines == lines
+
+    def test_exported_lines_are_never_replaced(self, store: Store) -> None:
+        day = date(2026, 10, 7)
+        planned = self._billed_day(store, day)
+        store.put_day(planned)
+        other = date(2026, 10, 14)
+        store.put_day(_plan(other, store))
+        assert store.mark_exported(day, day, "claims-1", _AT) == 1
+        assert store.mark_exported(day, other, "claims-2", _AT) == 1  # only the 14th is new
+        with pytest.raises(DuplicateIdError):
+            store.mark_exported(day, other, "claims-1", _AT)
+        # a later plan of the day (say, a regenerated past day) bills nothing
+        empty = PlannedDay(plan=DayPlan(date=day), revision=store.revision() + 1, planned_at=_AT)
+        assert store.put_day(empty) is True
+        kept = store.ledger(day, day)[0]
+        assert kept.lines == planned.plan.instances[0].billing_lines
+        assert (kept.export_id, kept.exported_at) == ("claims-1", _AT)
+        assert store.get_day(day) == empty  # the plan itself is replaced
+
+    def test_days_not_exported_follow_their_latest_plan(self, store: Store) -> None:
+        day = date(2026, 10, 7)
+        store.put_day(self._billed_day(store, day))
+        empty = PlannedDay(plan=DayPlan(date=day), revision=store.revision() + 1, planned_at=_AT)
+        store.put_day(empty)
+        assert store.ledger(day, day)[0].lines == ()

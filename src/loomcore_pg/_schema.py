@@ -39,6 +39,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     Table,
     Text,
     func,
@@ -92,7 +93,14 @@ def build_metadata() -> MetaData:
         Column("key", Text, primary_key=True),
         Column("value", JSONB, nullable=False),
     )
-    Table("organisation", md, Column("key", Integer, primary_key=True), Column("name", Text))
+    Table(
+        "organisation",
+        md,
+        Column("key", Integer, primary_key=True),
+        Column("name", Text, nullable=False),
+        Column("registration_number", Text, nullable=False),
+        Column("abn", Text, nullable=False),
+    )
     _reference(md, "venues", Column("capacity", Integer, nullable=False))
     _reference(md, "participants", Column("ndis_number", Text, nullable=False))
     _reference(md, "staff")
@@ -104,6 +112,7 @@ def build_metadata() -> MetaData:
     )
     _records(md)
     _plans(md)
+    _ledger(md)
     _logs(md)
     return md
 
@@ -247,6 +256,67 @@ def _plans(md: MetaData) -> None:
     )
     Index("ix_shifts_day", shifts.c.day)
     Index("ix_shifts_instance", shifts.c.instance_key)
+    runs = Table(
+        "tgl_loom_vehicle_runs",
+        md,
+        _key(),
+        Column(
+            "instance_key",
+            UUID(as_uuid=True),
+            ForeignKey("tgl_loom_instances.key", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("day", Date, nullable=False),
+        Column("run_id", Text, nullable=False),
+        Column("direction", Text, nullable=False),
+        Column("vehicle_id", Text, nullable=False),
+        Column("driver_id", Text),
+        Column("departs_at", _TS, nullable=False),
+        Column("arrives_at", _TS, nullable=False),
+        Column("km", Numeric(10, 3), nullable=False),
+        Column("riders", ARRAY(Text), nullable=False),
+    )
+    Index("ix_runs_day", runs.c.day, runs.c.vehicle_id)
+    Index("ix_runs_instance", runs.c.instance_key)
+
+
+def _ledger(md: MetaData) -> None:
+    # Not tied to tgl_loom_days: purging planned days keeps the lines.
+    Table(
+        "tgl_billing_exports",
+        md,
+        Column("export_id", Text, primary_key=True),
+        Column("exported_at", _TS, nullable=False),
+    )
+    Table(
+        "tgl_billing_ledger",
+        md,
+        Column("day", Date, primary_key=True),
+        Column("export_id", Text, ForeignKey("tgl_billing_exports.export_id")),
+    )
+    lines = Table(
+        "tgl_billing_lines",
+        md,
+        _key(),
+        Column(
+            "day", Date, ForeignKey("tgl_billing_ledger.day", ondelete="CASCADE"), nullable=False
+        ),
+        Column("position", Integer, nullable=False),
+        Column("participant_id", Text, nullable=False),
+        Column("ndis_number", Text, nullable=False),
+        Column("instance_id", Text, nullable=False),
+        Column("program_id", Text, nullable=False),
+        Column("item_number", Text, nullable=False),
+        Column("quantity", Numeric(12, 2), nullable=False),
+        Column("unit_price", Numeric(12, 2), nullable=False),
+        Column("total", Numeric(12, 2), nullable=False),
+        Column("claim_type", Text, nullable=False),
+        Column("cancellation_reason", Text, nullable=False),
+        Column("claim_reference", Text, nullable=False),
+        Column("data", JSONB, nullable=False),
+    )
+    Index("ix_lines_day", lines.c.day, lines.c.position, unique=True)
+    Index("ix_lines_participant", lines.c.participant_id, lines.c.day)
 
 
 def _logs(md: MetaData) -> None:

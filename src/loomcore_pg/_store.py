@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import psycopg.errors as pg_errors
@@ -38,6 +38,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    update,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -45,11 +46,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from loomcore import (
     AlreadyRetractedError,
     AuditEntry,
+    BillingLine,
     Change,
     DayPlan,
     DuplicateIdError,
     Instance,
     Intent,
+    LedgerDay,
     LoomError,
     OneOff,
     Organisation,
@@ -84,6 +87,10 @@ _DAYS = _T["tgl_loom_days"]
 _INSTANCES = _T["tgl_loom_instances"]
 _ALLOCATIONS = _T["tgl_loom_participant_allocations"]
 _SHIFTS = _T["tgl_loom_staff_shifts"]
+_RUNS = _T["tgl_loom_vehicle_runs"]
+_EXPORTS = _T["tgl_billing_exports"]
+_LEDGER = _T["tgl_billing_ledger"]
+_LINES = _T["tgl_billing_lines"]
 _AUDIT = _T["tgl_loom_audit_log"]
 _ROLLS = _T["tgl_loom_roll_log"]
 _SETTINGS = _T["settings"]
@@ -163,19 +170,31 @@ class PostgresStore(Store):
 
     def organisation(self) -> Organisation:
         with self._tx() as conn:
-            name = conn.execute(select(_ORGANISATION.c.name)).scalar() or ""
+            row = conn.execute(select(_ORGANISATION)).first()
+            head = {
+                "name": row.name if row else "",
+                "registration_number": row.registration_number if row else "",
+                "abn": row.abn if row else "",
+            }
             parts: dict[str, list[Any]] = {}
             for table in _REFERENCE:
                 rows = conn.execute(select(_T[table].c.data).order_by(_T[table].c.id))
                 parts[table] = [r.data for r in rows]
-        return structure({"name": name, **parts}, Organisation)
+        return structure({**head, **parts}, Organisation)
 
     def set_organisation(self, organisation: Organisation) -> int:
         data = converter.unstructure(organisation)
         with self._tx() as conn:
             revision = self._next_revision(conn, "organisation", None, None)
             conn.execute(delete(_ORGANISATION))
-            conn.execute(insert(_ORGANISATION).values(key=1, name=organisation.name))
+            conn.execute(
+                insert(_ORGANISATION).values(
+                    key=1,
+                    name=organisation.name,
+                    registration_number=organisation.registration_number,
+                    abn=organisation.abn,
+                )
+            )
             # programs first out and last in: they reference venues
             for table in reversed(_REFERENCE):
                 ids = [item["id"] for item in data[table]]
@@ -333,6 +352,7 @@ class PostgresStore(Store):
                 return False
             conn.execute(delete(_INSTANCES).where(_INSTANCES.c.day == plan.date))
             _insert_instances(conn, plan)
+            _write_ledger(conn, plan)
         return True
 
     def get_day(self, day: date) -> PlannedDay | None:
@@ -372,6 +392,44 @@ class PostgresStore(Store):
             return int(
                 conn.execute(delete(_DAYS).where(*_day_range(_DAYS.c.day, start, end))).rowcount
             )
+
+    # ----------------------------------------------------------- billing ledger
+
+    def ledger(self, start: date | None = None, end: date | None = None) -> tuple[LedgerDay, ...]:
+        with self._tx() as conn:
+            days = conn.execute(
+                select(_LEDGER.c.day, _LEDGER.c.export_id, _EXPORTS.c.exported_at)
+                .select_from(_LEDGER.outerjoin(_EXPORTS))
+                .where(*_day_range(_LEDGER.c.day, start, end))
+                .order_by(_LEDGER.c.day)
+            ).all()
+            rows = conn.execute(
+                select(_LINES.c.day, _LINES.c.data)
+                .where(*_day_range(_LINES.c.day, start, end))
+                .order_by(_LINES.c.day, _LINES.c.position)
+            )
+            lines: dict[date, list[BillingLine]] = {}
+            for r in rows:
+                lines.setdefault(r.day, []).append(structure(r.data, BillingLine))
+        return tuple(
+            LedgerDay(
+                date=d.day,
+                lines=tuple(lines.get(d.day, ())),
+                export_id=d.export_id or "",
+                exported_at=d.exported_at,
+            )
+            for d in days
+        )
+
+    def mark_exported(self, start: date, end: date, export_id: str, at: datetime) -> int:
+        with self._tx(id=export_id, kind="export") as conn:
+            conn.execute(insert(_EXPORTS).values(export_id=export_id, exported_at=at))
+            marked = conn.execute(
+                update(_LEDGER)
+                .where(_LEDGER.c.day.between(start, end), _LEDGER.c.export_id.is_(None))
+                .values(export_id=export_id)
+            )
+            return int(marked.rowcount)
 
     # ----------------------------------------------------------- settings and logs
 
@@ -526,7 +584,7 @@ def _day_range(column: Any, start: date | None, end: date | None) -> list[Any]:
 
 
 def _insert_instances(conn: Connection, plan: DayPlan) -> None:
-    instances, allocations, shifts = [], [], []
+    instances, allocations, shifts, runs = [], [], [], []
     for position, inst in enumerate(plan.instances):
         key = uuid.uuid4()
         instances.append(
@@ -575,6 +633,62 @@ def _insert_instances(conn: Connection, plan: DayPlan) -> None:
             }
             for s in inst.shifts
         ]
-    for table, rows in ((_INSTANCES, instances), (_ALLOCATIONS, allocations), (_SHIFTS, shifts)):
+        runs += [
+            {
+                "instance_key": key,
+                "day": plan.date,
+                "run_id": r.id,
+                "direction": r.direction,
+                "vehicle_id": r.vehicle_id,
+                "driver_id": r.driver_id or None,
+                "departs_at": r.departs,
+                "arrives_at": r.arrives,
+                "km": r.km,
+                "riders": list(r.riders),
+            }
+            for r in inst.bus_runs
+        ]
+    for table, rows in (
+        (_INSTANCES, instances),
+        (_ALLOCATIONS, allocations),
+        (_SHIFTS, shifts),
+        (_RUNS, runs),
+    ):
         if rows:
             conn.execute(insert(table), rows)
+
+
+def _write_ledger(conn: Connection, plan: DayPlan) -> None:
+    """Replace the day's ledger lines, unless the day was exported (then keep them)."""
+    kept = conn.execute(
+        select(_LEDGER.c.export_id).where(_LEDGER.c.day == plan.date).with_for_update()
+    ).first()
+    if kept is not None and kept.export_id is not None:
+        return
+    if kept is None:
+        conn.execute(insert(_LEDGER).values(day=plan.date))
+    conn.execute(delete(_LINES).where(_LINES.c.day == plan.date))
+    lines = [line for inst in plan.instances for line in inst.billing_lines]
+    if lines:
+        conn.execute(
+            insert(_LINES),
+            [
+                {
+                    "day": plan.date,
+                    "position": n,
+                    "participant_id": line.participant_id,
+                    "ndis_number": line.ndis_number,
+                    "instance_id": line.instance_id,
+                    "program_id": line.program_id,
+                    "item_number": line.item_number,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "total": line.total,
+                    "claim_type": line.claim_type,
+                    "cancellation_reason": line.cancellation_reason,
+                    "claim_reference": line.claim_reference,
+                    "data": converter.unstructure(line),
+                }
+                for n, line in enumerate(lines)
+            ],
+        )
