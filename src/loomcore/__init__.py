@@ -19,6 +19,7 @@ from ._billing import (
     price_attendance,
     transport_cost_per_rider,
 )
+from ._changes import affected_days, describe
 from ._claims import (
     ClaimFile,
     InvalidClaimError,
@@ -118,7 +119,7 @@ from ._runner import (
     next_action,
 )
 from ._scenario import Scenario, ScenarioSettings, dump_scenario, load_scenario, scenario_loom
-from ._service import Health, Loom, affected_days, describe
+from ._service import Health, Loom
 from ._staffing import Shift
 from ._store import (
     AuditEntry,

@@ -23,48 +23,46 @@ from __future__ import annotations
 
 import time as _time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import attrs
 
 from ._billing import BillingLine
+from ._changes import (
+    affected_days,
+    change_days,
+    check_references,
+    days_between,
+    describe,
+    validate_record,
+)
 from ._claims import ClaimFile, bulk_claim_files
 from ._errors import (
     DayOutsideWindowError,
     DuplicateIdError,
     InvalidDateRangeError,
     InvalidRecordError,
-    NoInstanceError,
-    UnknownIdError,
     UnknownParticipantError,
     UnknownProgramError,
-    UnknownStaffError,
-    UnknownVehicleError,
-    UnknownVenueError,
 )
 from ._inputs import PlanInputs, TransportSettings
 from ._memory import MemoryStore
 from ._model import Organisation, Participant, Program, Staff, Vehicle, Venue
-from ._plan import DayPlan, Instance, has_instance, is_scheduled, plan_day
+from ._plan import DayPlan, Instance, plan_day
 from ._prices import PriceCatalogue, shipped_catalogue
 from ._records import (
-    RESOURCE_INTENTS,
     Absence,
-    ExtraAttendance,
     Intent,
-    OneDayChange,
     OneOff,
-    ProgramChange,
     Record,
-    Reschedule,
     Retraction,
 )
-from ._store import AuditEntry, Change, PlannedDay, RollEntry, Store
+from ._store import AuditEntry, PlannedDay, RollEntry, Store
 from ._window import Window, check_weeks, local_today, next_local_time, window_for
 
-__all__ = ["DEFAULT_WEEKS", "Health", "Loom", "affected_days"]
+__all__ = ["DEFAULT_WEEKS", "Health", "Loom"]
 
 DEFAULT_WEEKS = 4
 _ONE_DAY = timedelta(days=1)
@@ -99,35 +97,6 @@ class Health:
     missing_days: tuple[date, ...]
     stale_days: tuple[date, ...]
     retry_at: datetime | None = None
-
-
-def _days(start: date, end: date) -> Iterator[date]:
-    d = start
-    while d <= end:
-        yield d
-        d += _ONE_DAY
-
-
-def affected_days(record: Record, inputs: PlanInputs, start: date, end: date) -> set[date]:
-    """The days in ``[start, end]`` whose plan ``record`` (added or retracted) can change."""
-    if isinstance(record, OneOff):
-        days = set(record.dates())
-        if isinstance(record, Reschedule):
-            # the latest move of a date wins, so adding or retracting one
-            # changes where the other moves of that date land
-            days.update(
-                m.to_date for m in inputs.reschedules(record.program_id) if m.date == record.date
-            )
-        return {d for d in days if start <= d <= end}
-    lo = max(record.start, start)
-    hi = end if record.end is None else min(record.end, end)
-    out = set(_days(lo, hi))
-    if isinstance(record, RESOURCE_INTENTS):
-        return out  # staff and vehicles are shared by every instance of a day
-    for move in inputs.reschedules(record.program_id):
-        if record.covers(move.date) and start <= move.to_date <= end:
-            out.add(move.to_date)
-    return out
 
 
 class Loom:
@@ -276,7 +245,7 @@ class Loom:
         if end < start:
             raise InvalidDateRangeError(start, end, "preview range")
         inputs = self._inputs(start, end)
-        return [plan_day(inputs, d) for d in _days(start, end)]
+        return [plan_day(inputs, d) for d in days_between(start, end)]
 
     def intents(
         self,
@@ -362,7 +331,7 @@ class Loom:
         member, vehicle or venue that a record names: end a program with a
         :class:`ProgramChange` or ``active_until`` instead.
         """
-        _check_references(organisation, self.store.records())
+        check_references(organisation, self.store.records())
         now = self.now()
         self.store.set_organisation(organisation)
         window = self.window(now)
@@ -397,7 +366,7 @@ class Loom:
         record = self._stamp(record, now, by)
         window = self.window(now)
         inputs = self._inputs_around(window, record)
-        self._validate(record, inputs, now)
+        validate_record(record, inputs)
         self.store.add_record(record)
         days = affected_days(record, inputs, window.start, window.end)
         self._plan_days(sorted(days), now)
@@ -453,7 +422,7 @@ class Loom:
             if r.id in taken:
                 raise DuplicateIdError("record", r.id)
             taken.add(r.id)
-        _check_references(organisation, (*self.store.records(), *stamped))
+        check_references(organisation, (*self.store.records(), *stamped))
         existing = self.store.load_records(date.min, date.max)
         trial = PlanInputs(
             organisation=organisation,
@@ -465,7 +434,7 @@ class Loom:
         )
         plans: dict[date, DayPlan] = {}
         for r in stamped:
-            self._validate(r, trial, now, plans)
+            validate_record(r, trial, plans)
         self.store.set_organisation(organisation)
         for r in stamped:
             self.store.add_record(r)
@@ -493,57 +462,6 @@ class Loom:
         if isinstance(record, Absence) and record.notified_on is None and not record.no_show:
             changes["notified_on"] = min(self.today(now), record.date)
         return attrs.evolve(record, **changes) if changes else record
-
-    def _validate(
-        self,
-        record: Record,
-        inputs: PlanInputs,
-        now: datetime,
-        plans: dict[date, DayPlan] | None = None,
-    ) -> None:
-        _check_references(inputs.organisation, (record,))
-        if isinstance(record, OneOff):
-            self._validate_one_off(record, inputs, plans)
-
-    def _validate_one_off(
-        self, record: OneOff, inputs: PlanInputs, plans: dict[date, DayPlan] | None
-    ) -> None:
-        if isinstance(record, Reschedule):
-            # moving a date that is already moved is allowed: the later move wins
-            if not is_scheduled(inputs, record.program_id, record.date):
-                raise NoInstanceError(record.program_id, record.date, record.id)
-            return
-        if not has_instance(inputs, record.program_id, record.date):
-            raise NoInstanceError(record.program_id, record.date, record.id)
-        if not isinstance(record, Absence | ExtraAttendance):
-            return
-        plan = plans.get(record.date) if plans is not None else None
-        if plan is None:
-            plan = plan_day(inputs, record.date)
-            if plans is not None:
-                plans[record.date] = plan
-        # who is on the instance for a reason other than this record itself
-        on_instance = {
-            a.participant_id
-            for i in plan.instances
-            if i.program_id == record.program_id
-            for a in i.allocations
-            if set(a.provenance) - {record.id}
-        }
-        if isinstance(record, Absence) and record.participant_id not in on_instance:
-            raise InvalidRecordError(
-                f"participant {record.participant_id!r} is not on {record.program_id!r} on "
-                f"{record.date.isoformat()}",
-                record_id=record.id,
-                field="participant_id",
-            )
-        if isinstance(record, ExtraAttendance) and record.participant_id in on_instance:
-            raise InvalidRecordError(
-                f"participant {record.participant_id!r} is already on {record.program_id!r} on "
-                f"{record.date.isoformat()} (to undo an absence, retract it)",
-                record_id=record.id,
-                field="participant_id",
-            )
 
     # ------------------------------------------------------------------ rolling
 
@@ -860,7 +778,7 @@ class Loom:
         inputs = self._inputs(window.start, window.end)
         stale: set[date] = set()
         for change in changes:
-            for d in _change_days(change, inputs, window):
+            for d in change_days(change, inputs, window):
                 if d in revisions and revisions[d] < change.revision:
                     stale.add(d)
         return stale
@@ -869,67 +787,3 @@ class Loom:
         self.store.append_audit(
             AuditEntry(at=now.astimezone(UTC), by=by, action=action, subject=subject, detail=detail)
         )
-
-
-def _change_days(change: Change, inputs: PlanInputs, window: Window) -> Iterable[date]:
-    if change.record is None:
-        return window.days()
-    return affected_days(change.record, inputs, window.start, window.end)
-
-
-#: Which attribute of a record names what, and the error for an unknown id.
-_REFERENCES: tuple[tuple[str, str, type[UnknownIdError]], ...] = (
-    ("participant_id", "participants", UnknownParticipantError),
-    ("staff_id", "staff", UnknownStaffError),
-    ("in_staff_id", "staff", UnknownStaffError),
-    ("out_staff_id", "staff", UnknownStaffError),
-    ("vehicle_id", "vehicles", UnknownVehicleError),
-    ("venue_id", "venues", UnknownVenueError),
-)
-
-
-def _check_references(organisation: Organisation, records: Iterable[Record]) -> None:
-    """Raise for the first record that names something the organisation lacks."""
-    known = {
-        field: {item.id for item in getattr(organisation, field)}
-        for field in ("programs", "participants", "staff", "vehicles", "venues")
-    }
-    for r in records:
-        if not isinstance(r, RESOURCE_INTENTS) and r.program_id not in known["programs"]:
-            raise UnknownProgramError(r.program_id)
-        for attribute, field, error in _REFERENCES:
-            value = getattr(r, attribute, None)
-            if value and value not in known[field]:
-                raise error(value)
-
-
-def describe(record: Record) -> str:
-    """A one-line, human-readable summary of a record, for logs and tables."""
-    span = ""
-    if isinstance(record, Intent):
-        span = f"from {record.start.isoformat()}" + (
-            f" to {record.end.isoformat()}" if record.end else ""
-        )
-    else:
-        span = f"on {record.date.isoformat()}"
-    who = (
-        getattr(record, "participant_id", None)
-        or getattr(record, "staff_id", None)
-        or getattr(record, "vehicle_id", None)
-    )
-    extra = ""
-    if isinstance(record, ProgramChange):
-        extra = " (" + ", ".join(f"{k}={_short(v)}" for k, v in record.changes().items()) + ")"
-    elif isinstance(record, OneDayChange | Reschedule):
-        fields = {k: getattr(record, k) for k in ("start_time", "end_time", "venue_id")}
-        extra = " (" + ", ".join(f"{k}={_short(v)}" for k, v in fields.items() if v) + ")"
-        if isinstance(record, Reschedule):
-            extra = f" to {record.to_date.isoformat()}" + (extra if extra != " ()" else "")
-    kind = type(record).__name__
-    return f"{kind} {record.program_id}" + (f" {who}" if who else "") + f" {span}{extra}"
-
-
-def _short(value: object) -> str:
-    if isinstance(value, time):
-        return value.isoformat("minutes")
-    return str(value)

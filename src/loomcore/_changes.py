@@ -1,0 +1,204 @@
+"""What a record touches: its affected days, its references, whether it fits.
+
+Pure functions the service uses when recording, retracting and rolling:
+
+* :func:`affected_days` — the days whose plan a record (added or retracted)
+  can change; the service re-plans exactly those, and the roll uses the
+  same function to find stale days.
+* :func:`check_references` — every id a record names exists.
+* :func:`validate_record` — the record fits the plans (an exception names a
+  date with an instance, an absence names someone on it, …).
+* :func:`describe` — a one-line summary for logs and tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date, time, timedelta
+
+from ._errors import (
+    InvalidRecordError,
+    NoInstanceError,
+    UnknownIdError,
+    UnknownParticipantError,
+    UnknownProgramError,
+    UnknownStaffError,
+    UnknownVehicleError,
+    UnknownVenueError,
+)
+from ._inputs import PlanInputs
+from ._model import Organisation
+from ._plan import DayPlan, has_instance, is_scheduled, plan_day
+from ._records import (
+    RESOURCE_INTENTS,
+    Absence,
+    ExtraAttendance,
+    Intent,
+    OneDayChange,
+    OneOff,
+    ProgramChange,
+    Record,
+    Reschedule,
+)
+from ._store import Change
+from ._window import Window
+
+__all__ = [
+    "affected_days",
+    "change_days",
+    "check_references",
+    "days_between",
+    "describe",
+    "validate_record",
+]
+
+_ONE_DAY = timedelta(days=1)
+
+
+def days_between(start: date, end: date) -> Iterator[date]:
+    """Every date from ``start`` to ``end`` inclusive."""
+    d = start
+    while d <= end:
+        yield d
+        d += _ONE_DAY
+
+
+def affected_days(record: Record, inputs: PlanInputs, start: date, end: date) -> set[date]:
+    """The days in ``[start, end]`` whose plan ``record`` (added or retracted) can change."""
+    if isinstance(record, OneOff):
+        days = set(record.dates())
+        if isinstance(record, Reschedule):
+            # the latest move of a date wins, so adding or retracting one
+            # changes where the other moves of that date land
+            days.update(
+                m.to_date for m in inputs.reschedules(record.program_id) if m.date == record.date
+            )
+        return {d for d in days if start <= d <= end}
+    lo = max(record.start, start)
+    hi = end if record.end is None else min(record.end, end)
+    out = set(days_between(lo, hi))
+    if isinstance(record, RESOURCE_INTENTS):
+        return out  # staff and vehicles are shared by every instance of a day
+    for move in inputs.reschedules(record.program_id):
+        if record.covers(move.date) and start <= move.to_date <= end:
+            out.add(move.to_date)
+    return out
+
+
+def change_days(change: Change, inputs: PlanInputs, window: Window) -> Iterable[date]:
+    if change.record is None:
+        return window.days()
+    return affected_days(change.record, inputs, window.start, window.end)
+
+
+#: Which attribute of a record names what, and the error for an unknown id.
+_REFERENCES: tuple[tuple[str, str, type[UnknownIdError]], ...] = (
+    ("participant_id", "participants", UnknownParticipantError),
+    ("staff_id", "staff", UnknownStaffError),
+    ("in_staff_id", "staff", UnknownStaffError),
+    ("out_staff_id", "staff", UnknownStaffError),
+    ("vehicle_id", "vehicles", UnknownVehicleError),
+    ("venue_id", "venues", UnknownVenueError),
+)
+
+
+def check_references(organisation: Organisation, records: Iterable[Record]) -> None:
+    """Raise for the first record that names something the organisation lacks."""
+    known = {
+        field: {item.id for item in getattr(organisation, field)}
+        for field in ("programs", "participants", "staff", "vehicles", "venues")
+    }
+    for r in records:
+        if not isinstance(r, RESOURCE_INTENTS) and r.program_id not in known["programs"]:
+            raise UnknownProgramError(r.program_id)
+        for attribute, field, error in _REFERENCES:
+            value = getattr(r, attribute, None)
+            if value and value not in known[field]:
+                raise error(value)
+
+
+def describe(record: Record) -> str:
+    """A one-line, human-readable summary of a record, for logs and tables."""
+    span = ""
+    if isinstance(record, Intent):
+        span = f"from {record.start.isoformat()}" + (
+            f" to {record.end.isoformat()}" if record.end else ""
+        )
+    else:
+        span = f"on {record.date.isoformat()}"
+    who = (
+        getattr(record, "participant_id", None)
+        or getattr(record, "staff_id", None)
+        or getattr(record, "vehicle_id", None)
+    )
+    extra = ""
+    if isinstance(record, ProgramChange):
+        extra = " (" + ", ".join(f"{k}={_short(v)}" for k, v in record.changes().items()) + ")"
+    elif isinstance(record, OneDayChange | Reschedule):
+        fields = {k: getattr(record, k) for k in ("start_time", "end_time", "venue_id")}
+        extra = " (" + ", ".join(f"{k}={_short(v)}" for k, v in fields.items() if v) + ")"
+        if isinstance(record, Reschedule):
+            extra = f" to {record.to_date.isoformat()}" + (extra if extra != " ()" else "")
+    kind = type(record).__name__
+    return f"{kind} {record.program_id}" + (f" {who}" if who else "") + f" {span}{extra}"
+
+
+def _short(value: object) -> str:
+    if isinstance(value, time):
+        return value.isoformat("minutes")
+    return str(value)
+
+
+def validate_record(
+    record: Record, inputs: PlanInputs, plans: dict[date, DayPlan] | None = None
+) -> None:
+    """Raise, as :meth:`Loom.record` does, when ``record`` cannot be recorded.
+
+    Unknown ids, an exception on a date with no instance, an absence of
+    someone not on the instance, an extra attendance of someone already on
+    it. ``plans`` caches day plans across many records (``Loom.load``).
+    """
+    check_references(inputs.organisation, (record,))
+    if isinstance(record, OneOff):
+        _validate_one_off(record, inputs, plans)
+
+
+def _validate_one_off(
+    record: OneOff, inputs: PlanInputs, plans: dict[date, DayPlan] | None
+) -> None:
+    if isinstance(record, Reschedule):
+        # moving a date that is already moved is allowed: the later move wins
+        if not is_scheduled(inputs, record.program_id, record.date):
+            raise NoInstanceError(record.program_id, record.date, record.id)
+        return
+    if not has_instance(inputs, record.program_id, record.date):
+        raise NoInstanceError(record.program_id, record.date, record.id)
+    if not isinstance(record, Absence | ExtraAttendance):
+        return
+    plan = plans.get(record.date) if plans is not None else None
+    if plan is None:
+        plan = plan_day(inputs, record.date)
+        if plans is not None:
+            plans[record.date] = plan
+    # who is on the instance for a reason other than this record itself
+    on_instance = {
+        a.participant_id
+        for i in plan.instances
+        if i.program_id == record.program_id
+        for a in i.allocations
+        if set(a.provenance) - {record.id}
+    }
+    if isinstance(record, Absence) and record.participant_id not in on_instance:
+        raise InvalidRecordError(
+            f"participant {record.participant_id!r} is not on {record.program_id!r} on "
+            f"{record.date.isoformat()}",
+            record_id=record.id,
+            field="participant_id",
+        )
+    if isinstance(record, ExtraAttendance) and record.participant_id in on_instance:
+        raise InvalidRecordError(
+            f"participant {record.participant_id!r} is already on {record.program_id!r} on "
+            f"{record.date.isoformat()} (to undo an absence, retract it)",
+            record_id=record.id,
+            field="participant_id",
+        )
