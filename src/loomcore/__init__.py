@@ -107,7 +107,7 @@ from ._records import (
     Withdrawal,
 )
 from ._recurrence import Fortnightly, Recurrence, RRule, Weekday, Weekly
-from ._routing import GreatCircleTravel, Travel
+from ._routing import GreatCircleTravel, Rider, Route, RoutePlan, Seats, Travel, plan_routes
 from ._runner import (
     RollSchedule,
     Runner,
@@ -191,8 +191,11 @@ __all__ = [
     "Reschedule",
     "Resolved",
     "Retraction",
+    "Rider",
     "RollEntry",
     "RollSchedule",
+    "Route",
+    "RoutePlan",
     "Runner",
     "RunnerAction",
     "RunnerAlert",
@@ -200,6 +203,7 @@ __all__ = [
     "RunnerStatus",
     "Scenario",
     "ScenarioSettings",
+    "Seats",
     "Shift",
     "Staff",
     "StaffDemand",
@@ -256,6 +260,7 @@ __all__ = [
     "next_action",
     "nsw_public_holidays",
     "plan_day",
+    "plan_routes",
     "price_attendance",
     "scenario_loom",
     "shipped_catalogue",

@@ -6,46 +6,53 @@ One call plans one direction of one bus run: a *pickup* (each vehicle leaves
 its depot, collects riders at home and ends at the venue) or a *drop-off*
 (each vehicle leaves the venue, takes riders home and ends at its depot).
 The objective is the total distance driven; seats, wheelchair places and the
-longest allowed ride constrain it.
+longest allowed ride constrain it. An unused vehicle drives nothing.
 
 Both directions are solved as one problem, the drop-off: a vehicle leaves its
 start, visits riders and finishes at its end, and a rider's ride runs from
 the start to their stop. A pickup read backwards is exactly that: the solver
 transposes the travel matrices, swaps each vehicle's two ends, solves, and
 reverses the routes. Distances along a reversed route over the transposed
-matrix are those of the forward route, so asymmetric road networks are
-honoured.
+matrix are those of the forward route, so one-way road networks are honoured.
 
-Times: a rider's ride runs from the moment the vehicle leaves the venue (or
-their home) to the moment it reaches their home (or the venue); it includes
-the dwell at every other stop in between but not at the rider's own. Each
-rider is one stop with one dwell.
+A ride runs from the moment the vehicle leaves the venue (or the rider's
+home) to the moment it reaches the rider's home (or the venue), with the
+dwell at every other stop in between. Each rider is one stop with one dwell.
+
+A plan's cost is its distance plus 10,000 km per minute of ride over a limit
+plus 10 million km per rider left out, so room comes first, then ride limits,
+then distance. A rider whose direct ride alone is over the limit has that
+direct ride as their own limit while solving (and is still reported).
 
 The search:
 
-1. Greedy insertion builds a first plan: riders farthest from the start go
-   first, each to its cheapest place that keeps every rule.
-2. Local search takes it to a local optimum over granular neighbourhoods
-   (each rider's nearest riders): relocate, swap, or-opt of two or three
-   stops, 2-opt inside a route and tail exchange (2-opt*) between routes.
-   Distance deltas are computed in O(1) and only improving candidates are
-   checked in full against capacities and ride limits.
-3. A fixed number of ruin-and-recreate rounds (string removal around a
-   seed rider, greedy reinsertion in a random order) under a simulated
-   annealing acceptance, seeded with ``random.Random(0)``; each new best is
-   polished by local search.
+1. Greedy insertion builds a first plan, riders farthest from the start
+   first, each where it adds least cost.
+2. Local search descends to a local optimum over granular neighbourhoods
+   (each rider's ten nearest riders): move a string of one to three stops,
+   swap two stops in place, exchange two riders between routes each to
+   their best place, 2-opt within a route, tail exchange (2-opt*) between
+   routes, and handing a route's tail to an unused vehicle. Distance
+   changes are found in O(1); only improving candidates are checked in full
+   against capacities and ride limits. Riders on unchanged routes are not
+   looked at again ("don't look" marks). As local search only tries moves
+   that shorten the drive, minutes over a limit are worked down by
+   ruin and recreate, whose insertion prices them.
+3. Up to 200 ruin-and-recreate rounds (strings of stops removed around a
+   random rider, then reinserted greedily in a random, far-first or
+   near-first order, or by regret) under simulated annealing, each candidate
+   that beats the current plan polished by local search. The loop stops
+   early after 100 rounds without a new best.
 
 Invariants:
 
 1. Every rider is on exactly one route or in ``unserved``.
 2. No route carries more riders than seats, or more wheelchair riders than
    wheelchair places; a wheelchair rider never takes a seat.
-3. A rider rides longer than the limit only when the search found no plan
-   that avoids it (or their direct ride alone exceeds it); they are named in
-   ``over_ride_limit``. Riders are left out only when no vehicle has room.
+3. Riders are left out only when no vehicle has room of their kind left.
 4. Same inputs, same plan: riders and vehicles are handled in key order,
-   every tie goes to the first in that order, the random stream is seeded
-   and the work budget is a fixed number of rounds, never a clock.
+   ties go to the first in that order, the random stream is
+   ``random.Random(0)`` and the work is counted in rounds, never timed.
 """
 
 from __future__ import annotations
@@ -66,15 +73,15 @@ __all__ = ["GreatCircleTravel", "Rider", "Route", "RoutePlan", "Seats", "Travel"
 EARTH_RADIUS_KM = 6371.0088
 _EPS = 1e-9
 _UNSERVED_COST = 1e7  # per rider left out: outweighs any distance
-_EXCESS_COST = 1e4  # per minute over a ride limit: outweighs any plausible detour
+_LATE_COST = 1e4  # per minute over a ride limit: outweighs any plausible detour
 _NEAR = 10  # riders in each granular neighbourhood
-_ROUNDS = 200  # ruin-and-recreate rounds per call
+_ROUNDS = 200  # most ruin-and-recreate rounds per call ...
+_IDLE = 100  # ... stopping after this many without a new best
 _STRINGS = 3  # most routes one ruin touches
 _STRING_LEN = 8  # longest string of stops one ruin removes from a route
-_POLISH = 0.0  # polish a recreated plan by local search when this close to the best
-_EXCHANGE = 1
-_V1 = 0
-_HEAT = 3.0  # starting temperature, as a share of the mean distance per rider
+_HEAT = 3.0  # starting temperature, in mean km per rider of the first plan
+
+Plan = tuple[list[list[int]], list[int]]  # routes by vehicle, riders left out
 
 
 class Travel(Protocol):
@@ -212,13 +219,10 @@ class _Problem:
         ]
         self.close = [near[:_NEAR] for near in self.near]
 
-    def has_room(self, v: int, u: int) -> bool:
-        """Whether vehicle ``v`` could carry rider ``u`` at all."""
-        return (self.places if self.wc[u] else self.seats)[v] > 0
-
     def _direct(self, u: int) -> float:
-        # A rider whose direct ride alone exceeds the limit gets that as theirs.
-        rides = [self.T[self.start[v]][u] for v in range(self.m) if self.has_room(v, u)]
+        """The shortest ride ``u`` could have alone: their limit if over ``max_ride``."""
+        caps = self.places if self.wc[u] else self.seats
+        rides = [self.T[s][u] for s, c in zip(self.start, caps, strict=True) if c > 0]
         return min(rides, default=0.0)
 
 
@@ -231,7 +235,11 @@ def _matrices(
         index.setdefault(p, len(index))
     places = list(index)
     km = [[float(travel.km(a, b)) for b in places] for a in places]
-    mins = [[float(travel.minutes(a, b)) for b in places] for a in places]
+    if type(travel) is GreatCircleTravel:  # the same arithmetic as its minutes(), half the work
+        speed = travel.speed_kmh
+        mins = [[x / speed * 60.0 for x in row] for row in km]
+    else:
+        mins = [[float(travel.minutes(a, b)) for b in places] for a in places]
     for row in km + mins:
         if not all(0.0 <= x < math.inf for x in row):
             raise InvalidRecordError("the travel model returned a negative or non-finite value")
@@ -251,11 +259,11 @@ class _Search:
         self.where = [-1] * p.n  # vehicle carrying each rider, -1 for none
         self.pos = [-1] * p.n
         self.km = [0.0] * p.m
-        self.excess = [0.0] * p.m
-        self.arr: list[list[float]] = [[] for _ in range(p.m)]
+        self.excess = [0.0] * p.m  # minutes over ride limits
+        self.arr: list[list[float]] = [[] for _ in range(p.m)]  # ride at each stop
+        self.cum: list[list[float]] = [[] for _ in range(p.m)]  # km from the start
         self.slack: list[list[float]] = [[math.inf] for _ in range(p.m)]
         self.late: list[list[int]] = [[0] for _ in range(p.m)]
-        self.cum: list[list[float]] = [[] for _ in range(p.m)]
         self.load = [0] * p.m
         self.wload = [0] * p.m
         self.touched: set[int] = set()  # routes changed since the last snapshot
@@ -292,23 +300,24 @@ class _Search:
         self.touched.add(v)
 
     def cost(self) -> float:
-        return sum(self.km) + _EXCESS_COST * sum(self.excess) + _UNSERVED_COST * len(self.unserved)
+        return sum(self.km) + _LATE_COST * sum(self.excess) + _UNSERVED_COST * len(self.unserved)
 
-    def snapshot(self) -> tuple[list[list[int]], list[int]]:
+    def snapshot(self) -> Plan:
         self.touched = set()
         return [list(r) for r in self.routes], list(self.unserved)
 
-    def restore(self, snap: tuple[list[list[int]], list[int]]) -> None:
-        """Go back to ``snap``, rebuilding only the routes changed since the
-        last snapshot or restore."""
-        changed, self.touched = self.touched, set()
-        self.unserved = list(snap[1])
+    def restore(self, plan: Plan, everything: bool = False) -> None:
+        """Go back to ``plan``, rebuilding only the routes changed since the
+        last snapshot or restore unless told to rebuild ``everything``."""
+        changed = range(self.p.m) if everything else self.touched
+        self.unserved = list(plan[1])
         for u in self.unserved:
             self.where[u] = self.pos[u] = -1
-        for v in changed:
-            self.routes[v] = list(snap[0][v])
+        for v in list(changed):
+            self.routes[v] = list(plan[0][v])
             self.refresh(v)
         self.touched = set()
+        self.dirty = [everything] * self.p.n
 
     def route_cost(self, v: int, r: list[int]) -> float | None:
         """Cost of route ``r`` on vehicle ``v``, or None if it does not fit."""
@@ -326,7 +335,7 @@ class _Search:
             prev = x
         if chairs > p.places[v] or len(r) - chairs > p.seats[v]:
             return None
-        return km + D[prev][p.end[v]] + _EXCESS_COST * ex
+        return km + D[prev][p.end[v]] + _LATE_COST * ex
 
     def apply(self, changes: list[tuple[int, list[int]]]) -> bool:
         """Make the changes if they fit and lower the cost; say whether made."""
@@ -335,59 +344,70 @@ class _Search:
             c = self.route_cost(v, r)
             if c is None:
                 return False
-            old += self.km[v] + _EXCESS_COST * self.excess[v]
+            old += self.km[v] + _LATE_COST * self.excess[v]
             new += c
         if new >= old - _EPS:
             return False
         for v, r in changes:
             self.routes[v] = r
             self.refresh(v)
-        self.mark(v for v, _ in changes)
+            for x in r:
+                self.dirty[x] = True
         return True
 
     # -- insertion -----------------------------------------------------------
 
-    def insert(self, u: int) -> None:
-        """Put ``u`` where it adds least lateness, then least distance."""
-        v, i = self._cheapest(u)
+    def insert(self, u: int, v: int, i: int) -> None:
+        """Put ``u`` at position ``i`` of route ``v``, or among the left out if ``v < 0``."""
         if v < 0:
             self.unserved.append(u)
             self.where[u] = self.pos[u] = -1
             return
-        self.routes[v].insert(i, u)
+        r = self.routes[v]
+        r.insert(i, u)
         self.refresh(v)
+        for x in r[max(0, i - 1) : i + 2]:
+            self.dirty[x] = True
 
-    def _cheapest(self, u: int) -> tuple[int, int]:
+    def cheapest(self, u: int) -> tuple[float, int, int]:
+        """Where ``u`` adds least cost: the cost, route and position (-1 if nowhere)."""
+        best = (math.inf, -1, -1)
+        for v in range(self.p.m):
+            c, i = self._cheapest_in(u, v, best[0])
+            if c < best[0]:
+                best = (c, v, i)
+        return best
+
+    def _cheapest_in(self, u: int, v: int, bound: float) -> tuple[float, int]:
+        """Cheapest place for ``u`` on route ``v`` if it costs less than ``bound``."""
         p = self.p
+        if (self.wload[v] >= p.places[v]) if p.wc[u] else (self.load[v] >= p.seats[v]):
+            return math.inf, -1
         D, T, stop, lim = p.D, p.T, p.stop, p.limit[u]
-        best, bv, bi = math.inf, -1, -1
-        for v in range(p.m):
-            if (self.wload[v] >= p.places[v]) if p.wc[u] else (self.load[v] >= p.seats[v]):
-                continue
-            r, arr, slack, late = self.routes[v], self.arr[v], self.slack[v], self.late[v]
-            prev, depart, k = p.start[v], 0.0, len(r)
-            for i in range(k + 1):
-                nxt = r[i] if i < k else p.end[v]
-                t = depart + T[prev][u]
-                c = D[prev][u] + D[u][nxt] - (D[prev][nxt] if k else 0.0)
-                if t > lim:
-                    c += _EXCESS_COST * (t - lim)
-                if i < k and c < best:
-                    shift = t + stop + T[u][nxt] - arr[i]
-                    if shift < 0:
-                        c += _EXCESS_COST * self._lateness(v, i, shift)
-                    else:  # exact unless an on-time rider becomes late
-                        c += _EXCESS_COST * (shift * late[i] + max(0.0, shift - slack[i]))
-                        if shift > slack[i] and c < best:
-                            c += _EXCESS_COST * (
-                                self._lateness(v, i, shift) - shift * late[i] - shift + slack[i]
-                            )
-                if c < best:
-                    best, bv, bi = c, v, i
-                if i < k:
-                    depart = arr[i] + stop
-                prev = nxt
-        return bv, bi
+        r, arr, slack, late = self.routes[v], self.arr[v], self.slack[v], self.late[v]
+        prev, depart, k = p.start[v], 0.0, len(r)
+        best, bi = bound, -1
+        for i in range(k + 1):
+            nxt = r[i] if i < k else p.end[v]
+            t = depart + T[prev][u]
+            c = D[prev][u] + D[u][nxt] - (D[prev][nxt] if k else 0.0)
+            if t > lim:
+                c += _LATE_COST * (t - lim)
+            if i < k and c < best:
+                shift = t + stop + T[u][nxt] - arr[i]  # later arrival at every later stop
+                if shift < 0:
+                    c += _LATE_COST * self._lateness(v, i, shift)
+                else:  # exact unless an on-time rider becomes late
+                    c += _LATE_COST * (shift * late[i] + max(0.0, shift - slack[i]))
+                    if shift > slack[i] and c < best:
+                        extra = self._lateness(v, i, shift) - shift * late[i] - shift + slack[i]
+                        c += _LATE_COST * extra
+            if c < best:
+                best, bi = c, i
+            if i < k:
+                depart = arr[i] + stop
+            prev = nxt
+        return (best, bi) if bi >= 0 else (math.inf, -1)
 
     def _lateness(self, v: int, i: int, shift: float) -> float:
         """Extra lateness of route ``v``'s stops from ``i`` on if reached ``shift`` later."""
@@ -397,15 +417,31 @@ class _Search:
             for j in range(i, len(r))
         )
 
+    def regret_insert(self, pool: list[int]) -> None:
+        """Insert first the rider who would lose most by missing their best route."""
+        m = self.p.m
+        table = {u: [self._cheapest_in(u, v, math.inf) for v in range(m)] for u in pool}
+        while table:
+            pick, top = -1, (-math.inf, 0.0)
+            for u, options in table.items():
+                costs = [*sorted(c for c, _ in options), math.inf]
+                score = (costs[1] - costs[0] if costs[0] < math.inf else -1.0, -costs[0])
+                if score > top:
+                    pick, top = u, score
+            options = table.pop(pick)
+            v = min(range(m), key=lambda v: options[v][0])
+            if options[v][0] == math.inf:
+                self.insert(pick, -1, -1)
+                continue
+            self.insert(pick, v, options[v][1])
+            for u, opts in table.items():
+                opts[v] = self._cheapest_in(u, v, math.inf)
+
     # -- local search --------------------------------------------------------
 
     def local_search(self) -> None:
-        """First-improvement descent until no move lowers the cost.
-
-        Only riders on routes changed since they were last examined are
-        examined again (route-level "don't look" marks)."""
-        dirty = self.dirty
-        again = True
+        """First-improvement descent until no marked rider has an improving move."""
+        dirty, again = self.dirty, True
         while again:
             again = False
             for u in range(self.p.n):
@@ -413,12 +449,6 @@ class _Search:
                     dirty[u] = False
                     if self.where[u] >= 0 and self._improve(u):
                         again = True
-
-    def mark(self, vehicles: Iterable[int]) -> None:
-        """Have local search look again at every rider on these routes."""
-        for v in vehicles:
-            for x in self.routes[v]:
-                self.dirty[x] = True
 
     def _around(self, v: int, i: int) -> tuple[int, int]:
         """The nodes before and after position ``i`` of route ``v``."""
@@ -431,50 +461,76 @@ class _Search:
         D, A = self.p.D, self.routes[a]
         gain = D[pu][u] + D[u][su] - (D[pu][su] if len(A) > 1 else 0.0)
         return (
-            self._relocate(u, a, i, gain)
+            self._move(u, a, i, 1)
             or self._swap(u, a, i, pu, su)
             or self._cross(u, a, i)
-            or self._or_opt(u, a, i)
-            or (_EXCHANGE and self._exchange(u, a, i, gain))
+            or self._move(u, a, i, 2)
+            or self._move(u, a, i, 3)
+            or self._exchange(u, a, i, gain)
         )
 
-    def _relocate(self, u: int, a: int, i: int, gain: float) -> bool:
-        p, D = self.p, self.p.D
-        A = self.routes[a]
-        rest = A[:i] + A[i + 1 :]
+    def _move(self, u: int, a: int, i: int, size: int) -> bool:
+        """Move the ``size`` stops starting at ``u`` next to a neighbour (or onto
+        an empty vehicle), either way round."""
+        p, D, A, where = self.p, self.p.D, self.routes[a], self.where
+        if i + size > len(A):
+            return False
+        seg = A[i : i + size]
+        first, last = seg[0], seg[-1]
+        pu = A[i - 1] if i else p.start[a]
+        sl = A[i + size] if i + size < len(A) else p.end[a]
+        gain = D[pu][first] + D[last][sl] - (D[pu][sl] if len(A) > size else 0.0) - _EPS
+        rest = A[:i] + A[i + size :]
+        chairs = sum(p.wc[x] for x in seg)
+        to_first, to_last, from_first, from_last = p.Dt[first], p.Dt[last], D[first], D[last]
+        fits = [v == a or self._fits(v, size, chairs) for v in range(p.m)]
         for w in p.close[u]:
-            b = self.where[w]
-            if b < 0:
+            b = where[w]
+            if b < 0 or not fits[b] or w in seg:
                 continue
-            B, j = self.routes[b], self.pos[w]
-            pw, sw = self._around(b, j)
-            for prev, nxt, k in ((w, sw, j + 1), (pw, w, j)):
-                if u in (prev, nxt) or D[prev][u] + D[u][nxt] - D[prev][nxt] >= gain - _EPS:
+            B = rest if a == b else self.routes[b]
+            j = B.index(w) if a == b else self.pos[w]
+            for k in (j + 1, j) if size == 1 else (j, j + 1):
+                prev = B[k - 1] if k else p.start[b]
+                nxt = B[k] if k < len(B) else p.end[b]
+                base = D[prev][nxt]
+                if to_first[prev] + from_last[nxt] - base < gain:
+                    part = seg
+                elif size > 1 and to_last[prev] + from_first[nxt] - base < gain:
+                    part = seg[::-1]
+                else:
                     continue
-                if a == b:
-                    k -= k > i
-                    if self.apply([(a, [*rest[:k], u, *rest[k:]])]):
-                        return True
-                elif self.apply([(a, rest), (b, [*B[:k], u, *B[k:]])]):
+                B2 = [*B[:k], *part, *B[k:]]
+                if self.apply([(a, B2)] if a == b else [(a, rest), (b, B2)]):
                     return True
         for v in range(p.m):
             s, e = p.start[v], p.end[v]
-            empty = not self.routes[v] and v != a
-            if empty and D[s][u] + D[u][e] < gain - _EPS and self.apply([(a, rest), (v, [u])]):
+            if self.routes[v] or v == a or not fits[v]:
+                continue
+            if to_first[s] + from_last[e] < gain and self.apply([(a, rest), (v, seg)]):
+                return True
+            if (
+                size > 1
+                and to_last[s] + from_first[e] < gain
+                and self.apply([(a, rest), (v, seg[::-1])])
+            ):
                 return True
         return False
 
+    def _fits(self, v: int, size: int, chairs: int) -> bool:
+        p = self.p
+        return self.wload[v] + chairs <= p.places[v] and self.load[v] + size - chairs <= p.seats[v]
+
     def _swap(self, u: int, a: int, i: int, pu: int, su: int) -> bool:
+        """Swap ``u`` with a neighbour, each taking the other's place."""
         D = self.p.D
         for w in self.p.close[u]:
             b, j = self.where[w], self.pos[w]
             if b < 0 or (a == b and abs(i - j) < 2):
                 continue
             pw, sw = self._around(b, j)
-            delta = (
-                D[pu][w] + D[w][su] - D[pu][u] - D[u][su]
-                + D[pw][u] + D[u][sw] - D[pw][w] - D[w][sw]
-            )  # fmt: skip
+            delta = D[pu][w] + D[w][su] - D[pu][u] - D[u][su]
+            delta += D[pw][u] + D[u][sw] - D[pw][w] - D[w][sw]
             if delta < -_EPS:
                 A2 = list(self.routes[a])
                 A2[i] = w
@@ -484,41 +540,101 @@ class _Search:
                     return True
         return False
 
-    def _slot(self, v: int, r: list[int], x: int) -> tuple[float, int]:
-        """Cheapest place for ``x`` in route ``r`` of vehicle ``v``, by distance only."""
-        p, D = self.p, self.p.D
-        if not r:
-            return D[p.start[v]][x] + D[x][p.end[v]], 0
-        Dx = D[x]
-        prev, best, at = p.start[v], math.inf, 0
-        for k, nxt in enumerate([*r, p.end[v]]):
-            c = D[prev][x] + Dx[nxt] - D[prev][nxt]
-            if c < best:
-                best, at = c, k
-            prev = nxt
-        return best, at
-
     def _exchange(self, u: int, a: int, i: int, gain: float) -> bool:
-        """Swap ``u`` with a neighbour on another route, each to its best place."""
+        """Swap ``u`` with a like neighbour on another route, each to its best place."""
         p, D = self.p, self.p.D
         A = self.routes[a]
         rest_a = A[:i] + A[i + 1 :]
         for w in p.close[u]:
             b, j = self.where[w], self.pos[w]
-            if b < 0 or b == a:
-                continue
-            if p.wc[u] != p.wc[w]:
+            if b < 0 or b == a or p.wc[u] != p.wc[w]:
                 continue
             B = self.routes[b]
             pw, sw = self._around(b, j)
             gain_b = D[pw][w] + D[w][sw] - (D[pw][sw] if len(B) > 1 else 0.0)
-            rest_b = B[:j] + B[j + 1 :]
             ca, ka = self._slot(a, rest_a, w)
-            if ca - gain - gain_b >= -_EPS:
+            if ca - gain - gain_b >= -_EPS:  # distances are never negative: cb >= 0
                 continue
+            rest_b = B[:j] + B[j + 1 :]
             cb, kb = self._slot(b, rest_b, u)
             if ca + cb - gain - gain_b < -_EPS and self.apply(
                 [(a, [*rest_a[:ka], w, *rest_a[ka:]]), (b, [*rest_b[:kb], u, *rest_b[kb:]])]
+            ):
+                return True
+        return False
+
+    def _slot(self, v: int, r: list[int], x: int) -> tuple[float, int]:
+        """Cheapest place for ``x`` in route ``r`` of vehicle ``v``, by distance only."""
+        p, D = self.p, self.p.D
+        start, end, to_x, from_x = p.start[v], p.end[v], p.Dt[x], D[x]
+        if not r:
+            return to_x[start] + from_x[end], 0
+        best, at, prev = to_x[start] + from_x[r[0]] - D[start][r[0]], 0, r[0]
+        for k in range(1, len(r)):
+            nxt = r[k]
+            c = to_x[prev] + from_x[nxt] - D[prev][nxt]
+            if c < best:
+                best, at = c, k
+            prev = nxt
+        c = to_x[prev] + from_x[end] - D[prev][end]
+        return (c, len(r)) if c < best else (best, at)
+
+    def _cross(self, u: int, a: int, i: int) -> bool:
+        """2-opt* between routes, 2-opt within one: make ``u`` adjacent to a neighbour."""
+        p, D, A = self.p, self.p.D, self.routes[a]
+        if i + 1 < len(A) and self._split(u, a, i):
+            return True
+        for w in p.close[u]:
+            b, j = self.where[w], self.pos[w]
+            if b < 0:
+                continue
+            B = self.routes[b]
+            if a == b:  # reverse the stops between them
+                lo, hi = min(i, j), max(i, j)
+                if hi - lo < 2:
+                    continue
+                x, y, z = A[lo], A[hi], A[lo + 1]
+                sy = A[hi + 1] if hi + 1 < len(A) else p.end[a]
+                if D[x][y] + D[z][sy] - D[x][z] - D[y][sy] < -_EPS and self.apply(
+                    [(a, [*A[: lo + 1], *A[hi:lo:-1], *A[hi + 1 :]])]
+                ):
+                    return True
+                continue
+            old = self.km[a] + self.km[b] - _EPS
+            ca, cb = self.cum[a], self.cum[b]
+            # u → w: u's route ends with w's tail, w's route with u's old tail
+            new = ca[i] + D[u][w] + cb[-1] - cb[j] + D[B[-1]][p.end[a]]
+            if (
+                new < old
+                and new + self._join(b, j, A, ca, i + 1) < old
+                and self.apply([(a, A[: i + 1] + B[j:]), (b, B[:j] + A[i + 1 :])])
+            ):
+                return True
+            # w → u: the same, the other way round
+            new = cb[j] + D[w][u] + ca[-1] - ca[i] + D[A[-1]][p.end[b]]
+            if (
+                new < old
+                and new + self._join(a, i, B, cb, j + 1) < old
+                and self.apply([(a, A[:i] + B[j + 1 :]), (b, B[: j + 1] + A[i:])])
+            ):
+                return True
+        return False
+
+    def _split(self, u: int, a: int, i: int) -> bool:
+        """Hand the stops after ``u`` to an empty vehicle, either way round."""
+        p, D, A, ca = self.p, self.p.D, self.routes[a], self.cum[a]
+        empty = [v for v in range(p.m) if not self.routes[v]]
+        if not empty:
+            return False
+        tail, first, last = A[i + 1 :], A[i + 1], A[-1]
+        now = self.km[a] - ca[i] - D[u][p.end[a]] - _EPS  # what the tail costs now
+        ahead, behind = ca[-1] - ca[i + 1], sum(D[y][x] for x, y in pairwise(tail))
+        for v in empty:
+            s, e = p.start[v], p.end[v]
+            if D[s][first] + ahead + D[last][e] < now and self.apply([(a, A[: i + 1]), (v, tail)]):
+                return True
+            if D[s][last] + behind + D[first][e] < now and self.apply(
+                [(a, A[: i + 1]), (v, tail[::-1])]
             ):
                 return True
         return False
@@ -535,72 +651,10 @@ class _Search:
             return 0.0
         return km + p.D[last][p.end[v]]
 
-    def _cross(self, u: int, a: int, i: int) -> bool:
-        """2-opt* between routes, 2-opt within one: make ``u`` adjacent to a neighbour."""
-        D, A = self.p.D, self.routes[a]
-        for w in self.p.close[u]:
-            b, j = self.where[w], self.pos[w]
-            if b < 0:
-                continue
-            B = self.routes[b]
-            if a == b:
-                lo, hi = min(i, j), max(i, j)
-                if hi - lo < 2:
-                    continue
-                x, y = A[lo], A[hi]
-                _, sy = self._around(a, hi)
-                if D[x][y] + D[A[lo + 1]][sy] - D[x][A[lo + 1]] - D[y][sy] < -_EPS and self.apply(
-                    [(a, [*A[: lo + 1], *A[hi:lo:-1], *A[hi + 1 :]])]
-                ):
-                    return True
-                continue
-            old = self.km[a] + self.km[b]
-            ca, cb = self.cum[a], self.cum[b]
-            for h, t in ((i + 1, j), (i, j + 1)):  # u then w's tail; w then u's tail
-                new = self._join(a, h, B, cb, t) + self._join(b, t, A, ca, h)
-                if new < old - _EPS and self.apply([(a, A[:h] + B[t:]), (b, B[:t] + A[h:])]):
-                    return True
-        return False
-
-    def _or_opt(self, u: int, a: int, i: int) -> bool:
-        """Move the two or three stops starting at ``u``, either way round."""
-        p, D, A, where = self.p, self.p.D, self.routes[a], self.where
-        pu = A[i - 1] if i else p.start[a]
-        for size in (2, 3):
-            if i + size > len(A):
-                break
-            seg = A[i : i + size]
-            first, last = seg[0], seg[-1]
-            sl = A[i + size] if i + size < len(A) else p.end[a]
-            gain = D[pu][first] + D[last][sl] - (D[pu][sl] if len(A) > size else 0.0) - _EPS
-            rest = A[:i] + A[i + size :]
-            to_first, to_last, from_first, from_last = p.Dt[first], p.Dt[last], D[first], D[last]
-            for w in p.close[u]:
-                b = where[w]
-                if b < 0 or w in seg:
-                    continue
-                B = rest if a == b else self.routes[b]
-                j = B.index(w) if a == b else self.pos[w]
-                start, end = p.start[b], p.end[b]
-                for k in (j, j + 1):
-                    prev = B[k - 1] if k else start
-                    nxt = B[k] if k < len(B) else end
-                    base = D[prev][nxt] if B else 0.0
-                    if to_first[prev] + from_last[nxt] - base < gain:
-                        part = seg
-                    elif to_last[prev] + from_first[nxt] - base < gain:
-                        part = seg[::-1]
-                    else:
-                        continue
-                    B2 = [*B[:k], *part, *B[k:]]
-                    if self.apply([(a, B2)] if a == b else [(a, rest), (b, B2)]):
-                        return True
-        return False
-
     # -- ruin and recreate ---------------------------------------------------
 
     def ruin(self) -> list[int]:
-        """Remove a few strings of consecutive stops from routes near a random rider."""
+        """Remove strings of stops from a few routes near a random rider."""
         p, rng = self.p, self.rng
         served = [u for u in range(p.n) if self.where[u] >= 0]
         if not served:
@@ -621,6 +675,8 @@ class _Search:
             size = rng.randint(1, min(longest, len(r)))
             lo = rng.randint(max(0, j - size + 1), min(j, len(r) - size))
             removed += r[lo : lo + size]
+            for x in r[max(0, lo - 1) : lo] + r[lo + size : lo + size + 1]:
+                self.dirty[x] = True
             self.routes[v] = r[:lo] + r[lo + size :]
         for u in removed:
             self.where[u] = self.pos[u] = -1
@@ -629,43 +685,47 @@ class _Search:
         return removed
 
     def recreate(self, removed: list[int]) -> None:
-        """Insert the removed riders, and any left out, in a random kind of order."""
+        """Insert the removed riders, and any left out, in one of four orders."""
         pool, self.unserved = removed + self.unserved, []
-        how = self.rng.randrange(3)
+        how = self.rng.randrange(4)
+        if how == 3:
+            self.regret_insert(pool)
+            return
         if how == 0:
             self.rng.shuffle(pool)
         else:
             pool.sort(key=lambda u: self.p.reach[u], reverse=how == 1)
         for u in pool:
-            self.insert(u)
+            self.insert(u, *self.cheapest(u)[1:])
 
 
 def _solve(p: _Problem) -> _Search:
-    rng = random.Random(0)
-    s = _Search(p, rng)
+    s = _Search(p, random.Random(0))
     for u in sorted(range(p.n), key=lambda u: -p.reach[u]):
-        s.insert(u)
+        s.insert(u, *s.cheapest(u)[1:])
     s.local_search()
     best = cur = s.snapshot()
     best_cost = cur_cost = s.cost()
-    hot = _HEAT * sum(s.km) / max(1, p.n)
+    heat = _HEAT * sum(s.km) / max(1, p.n)
+    idle = 0
     for k in range(_ROUNDS):
+        if idle == _IDLE:
+            break
+        idle += 1
         s.recreate(s.ruin())
-        s.mark(s.touched)
         c = s.cost()
-        if c < (cur_cost if _V1 else best_cost) * (1 + _POLISH):
+        if c < cur_cost - _EPS:
             s.local_search()
             c = s.cost()
         if c < best_cost - _EPS:
-            best, best_cost = s.snapshot(), c
-            cur, cur_cost = best, best_cost
-        elif c < cur_cost - hot * (1 - k / _ROUNDS) * math.log(1.0 - rng.random()):
+            best = cur = s.snapshot()
+            best_cost = cur_cost = c
+            idle = 0
+        elif c < cur_cost - heat * (1 - k / _ROUNDS) * math.log(1.0 - s.rng.random()):
             cur, cur_cost = s.snapshot(), c
         else:
             s.restore(cur)
-    s.touched = set(range(p.m))
-    s.restore(best)
-    s.mark(range(p.m))
+    s.restore(best, everything=True)
     s.local_search()
     return s
 
@@ -685,12 +745,14 @@ def plan_routes(
 ) -> RoutePlan:
     """Plan one direction of a bus run: the shortest total distance that fits.
 
-    ``direction`` is ``"pickup"`` (vehicles go start → homes → end, a ride
-    lasts until the end) or ``"dropoff"`` (a ride lasts from the start).
-    Riders who find no room are named in ``unserved``; riders whose ride is
-    longer than ``max_ride_minutes`` in ``over_ride_limit``. Only vehicles
-    with riders get a route, listed in the order ``vehicles`` was given.
-    Raises :class:`InvalidRecordError` for duplicate keys or bad settings.
+    ``direction`` is ``"pickup"`` (each vehicle drives start → homes → end and
+    a ride lasts until the end) or ``"dropoff"`` (a ride lasts from the
+    start). Each rider's stop takes ``stop_minutes``. Riders who find no room
+    are named in ``unserved``; riders whose ride is longer than
+    ``max_ride_minutes`` in ``over_ride_limit``: both are outcomes, never
+    errors. Only vehicles with riders get a route, in the order ``vehicles``
+    was given. Raises :class:`InvalidRecordError` for duplicate keys, a bad
+    direction or limit, or a travel model giving negative or infinite values.
     """
     if direction not in ("pickup", "dropoff"):
         raise InvalidRecordError(f"direction must be 'pickup' or 'dropoff', got {direction!r}")
@@ -703,10 +765,10 @@ def plan_routes(
         twins = sorted({a for a, b in pairwise(keys) if a == b})
         if twins:
             raise InvalidRecordError(f"duplicate {kind} key {twins[0]!r}", record_id=twins[0])
-    reverse = direction == "pickup"
-    p = _Problem(rs, vs, travel, reverse, max_ride_minutes, stop_minutes)
+    back = direction == "pickup"
+    p = _Problem(rs, vs, travel, back, max_ride_minutes, stop_minutes)
     s = _solve(p)
-    routes = {vs[v].key: _route(p, vs[v].key, v, s.routes[v], rs, reverse) for v in range(p.m)}
+    routes = {vs[v].key: _route(p, v, s.routes[v], vs[v].key, rs, back) for v in range(p.m)}
     over = sorted(
         key
         for r in routes.values()
@@ -720,11 +782,11 @@ def plan_routes(
     )
 
 
-def _route(
-    p: _Problem, key: str, v: int, nodes: list[int], rs: list[Rider], reverse: bool
-) -> Route:
+def _route(p: _Problem, v: int, nodes: list[int], key: str, rs: list[Rider], back: bool) -> Route:
     """The route as the caller sees it, figures summed in driving order."""
-    if reverse:
+    if not nodes:
+        return Route(vehicle=key, riders=(), km=0.0, minutes=0.0, ride_minutes=())
+    if back:  # a pickup was solved backwards over transposed matrices
         path = [p.end[v], *reversed(nodes), p.start[v]]
         km = sum(p.D[b][a] for a, b in pairwise(path))
         legs = [p.T[b][a] for a, b in pairwise(path)]
@@ -732,10 +794,8 @@ def _route(
         path = [p.start[v], *nodes, p.end[v]]
         km = sum(p.D[a][b] for a, b in pairwise(path))
         legs = [p.T[a][b] for a, b in pairwise(path)]
-    if not nodes:
-        return Route(vehicle=key, riders=(), km=0.0, minutes=0.0, ride_minutes=())
     n, stop = len(nodes), p.stop
-    if reverse:  # rider k rides legs k+1.. and waits at every later stop
+    if back:  # rider k rides legs k+1.. and waits at every later stop
         rides = [sum(legs[k + 1 :]) + stop * (n - 1 - k) for k in range(n)]
     else:  # rider k rides legs ..k and waits at every earlier stop
         rides = [sum(legs[: k + 1]) + stop * k for k in range(n)]

@@ -36,13 +36,16 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 from ._inputs import PlanInputs
 from ._model import Staff
 from ._records import StaffSwap
+
+if TYPE_CHECKING:  # typing only: _plan imports this module
+    from ._plan import Instance
 
 __all__ = ["Shift", "assign_drivers", "assign_staff"]
 
@@ -75,39 +78,6 @@ class Shift:
     def hours(self) -> Decimal:
         """The length of the shift in hours."""
         return Decimal((self.end - self.start).total_seconds()) / _HOUR
-
-
-class _Demand(Protocol):
-    @property
-    def leads(self) -> int: ...
-
-    @property
-    def support(self) -> int: ...
-
-
-class _StaffedInstance(Protocol):
-    """What assign_staff reads of an instance; :class:`Instance` has it all."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def program_id(self) -> str: ...
-
-    @property
-    def start(self) -> datetime: ...
-
-    @property
-    def end(self) -> datetime: ...
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def pinned_staff(self) -> tuple[str, ...]: ...
-
-    @property
-    def staff_demand(self) -> _Demand: ...
 
 
 @attrs.define
@@ -161,7 +131,7 @@ def _rank(program_id: str, role: str, position: int, staff_id: str) -> bytes:
 
 
 def assign_staff(
-    inputs: PlanInputs, day: date, instances: Sequence[_StaffedInstance]
+    inputs: PlanInputs, day: date, instances: Sequence[Instance]
 ) -> tuple[dict[str, tuple[Shift, ...]], dict[str, list[tuple[str, str, str]]]]:
     """Shifts for each instance of ``day``, and warnings by instance id.
 
@@ -210,7 +180,7 @@ def assign_staff(
     return shifts, warnings
 
 
-def _demand_slots(inst: _StaffedInstance) -> list[_Slot]:
+def _demand_slots(inst: Instance) -> list[_Slot]:
     roles = ["lead"] * inst.staff_demand.leads + ["support"] * inst.staff_demand.support
     return [
         _Slot(inst.id, inst.program_id, role, n, inst.start, inst.end)
@@ -227,7 +197,7 @@ def _swapped_out(inputs: PlanInputs, day: date, program_id: str) -> set[str]:
 
 
 def _place_forced(
-    inputs: PlanInputs, day: date, inst: _StaffedInstance, slots: list[_Slot], book: _Book
+    inputs: PlanInputs, day: date, inst: Instance, slots: list[_Slot], book: _Book
 ) -> list[tuple[str, str, str]]:
     swaps = _day_swaps(inputs, day, inst.program_id)
     out = _swapped_out(inputs, day, inst.program_id)

@@ -32,13 +32,16 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from itertools import pairwise
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
 from ._inputs import PlanInputs, TransportSettings
 from ._model import Location, Vehicle
 from ._routing import Rider, RoutePlan, Seats, Travel, plan_routes
+
+if TYPE_CHECKING:  # typing only: _plan imports this module
+    from ._plan import Instance
 
 __all__ = ["BusRun", "Stop", "TransportSettings", "plan_bus_runs"]
 
@@ -85,35 +88,6 @@ class BusRun:
         return tuple(s.participant_id for s in self.stops if s.participant_id)
 
 
-class _Instance(Protocol):
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def program_id(self) -> str: ...
-
-    @property
-    def venue_id(self) -> str: ...
-
-    @property
-    def start(self) -> datetime: ...
-
-    @property
-    def end(self) -> datetime: ...
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def transport(self) -> bool: ...
-
-    @property
-    def attending(self) -> tuple[str, ...]: ...
-
-    @property
-    def pinned_vehicles(self) -> tuple[str, ...]: ...
-
-
 Note = tuple[str, str, str]  # (code, message, participant id)
 Direction = Literal["pickup", "dropoff"]
 
@@ -145,7 +119,7 @@ class _Fleet:
 def plan_bus_runs(
     inputs: PlanInputs,
     day: date,
-    instances: Sequence[_Instance],
+    instances: Sequence[Instance],
     settings: TransportSettings,
 ) -> tuple[dict[str, tuple[BusRun, ...]], dict[str, list[Note]]]:
     """Bus runs for each instance of ``day`` that has transport, and warnings.
@@ -164,7 +138,7 @@ def plan_bus_runs(
 
 
 def _instance_runs(
-    inputs: PlanInputs, inst: _Instance, fleet: _Fleet, settings: TransportSettings
+    inputs: PlanInputs, inst: Instance, fleet: _Fleet, settings: TransportSettings
 ) -> tuple[tuple[BusRun, ...], list[Note]]:
     notes: list[Note] = []
     riders: list[Rider] = []
@@ -201,14 +175,14 @@ def _instance_runs(
     return tuple(out), notes
 
 
-def _spans(inst: _Instance, settings: TransportSettings) -> list[tuple[datetime, datetime]]:
+def _spans(inst: Instance, settings: TransportSettings) -> list[tuple[datetime, datetime]]:
     reach = timedelta(minutes=settings.max_ride_minutes + settings.arrive_before_minutes + 30)
     back = timedelta(minutes=settings.max_ride_minutes + settings.depart_after_minutes + 30)
     return [(inst.start - reach, inst.start), (inst.end, inst.end + back)]
 
 
 def _free_vehicles(
-    inputs: PlanInputs, inst: _Instance, fleet: _Fleet, settings: TransportSettings
+    inputs: PlanInputs, inst: Instance, fleet: _Fleet, settings: TransportSettings
 ) -> list[Vehicle]:
     """Vehicles that can serve the instance, pinned first, then in stable order."""
     pinned = [inputs.vehicles[v] for v in inst.pinned_vehicles if v in inputs.vehicles]
@@ -283,7 +257,7 @@ def _solve(
 _cached_routes = lru_cache(maxsize=8192)(_solve)
 
 
-def _route_notes(inst: _Instance, plan: RoutePlan) -> list[Note]:
+def _route_notes(inst: Instance, plan: RoutePlan) -> list[Note]:
     notes: list[Note] = [
         ("seat-shortage", f"{inst.id}: no seat for {pid!r}", pid) for pid in plan.unserved
     ]
@@ -295,7 +269,7 @@ def _route_notes(inst: _Instance, plan: RoutePlan) -> list[Note]:
 
 
 def _runs(
-    inst: _Instance,
+    inst: Instance,
     direction: str,
     riders: Sequence[Rider],
     plan: RoutePlan,
@@ -326,7 +300,7 @@ def _runs(
 
 
 def _timed_stops(
-    inst: _Instance,
+    inst: Instance,
     direction: str,
     riders: Sequence[str],
     depot: Location,

@@ -1,0 +1,393 @@
+"""The bus-routing solver: rules kept on every plan, and plans worth having."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import random
+import sys
+from itertools import pairwise
+from pathlib import Path
+from types import ModuleType
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loomcore import InvalidRecordError
+from loomcore._model import Location
+from loomcore._routing import (
+    GreatCircleTravel,
+    Rider,
+    Route,
+    RoutePlan,
+    Seats,
+    Travel,
+    plan_routes,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+VENUE = Location(lat=-33.815, lon=151.001)
+DEPOT = Location(lat=-33.84, lon=151.05)
+GC = GreatCircleTravel()
+
+
+def at(km_east: float, km_north: float = 0.0) -> Location:
+    """A point this many km from the venue."""
+    return Location(
+        lat=VENUE.lat + km_north / 111.32,
+        lon=VENUE.lon + km_east / (111.32 * math.cos(math.radians(VENUE.lat))),
+    )
+
+
+def bus(key: str = "bus", seats: int = 10, places: int = 0, *, pickup: bool = True) -> Seats:
+    start, end = (DEPOT, VENUE) if pickup else (VENUE, DEPOT)
+    return Seats(key=key, seats=seats, wheelchair_places=places, start=start, end=end)
+
+
+def path_of(route: Route, vehicle: Seats, riders: dict[str, Rider]) -> list[Location]:
+    return [vehicle.start, *(riders[k].location for k in route.riders), vehicle.end]
+
+
+def expected_route(
+    route: Route, vehicle: Seats, riders: dict[str, Rider], travel: Travel, direction: str
+) -> tuple[float, float, list[float]]:
+    """km, minutes and rides recomputed from the travel model."""
+    path = path_of(route, vehicle, riders)
+    legs = [travel.minutes(a, b) for a, b in pairwise(path)]
+    km = sum(travel.km(a, b) for a, b in pairwise(path))
+    n = len(route.riders)
+    if direction == "pickup":
+        rides = [sum(legs[k + 1 :]) + 2.0 * (n - 1 - k) for k in range(n)]
+    else:
+        rides = [sum(legs[: k + 1]) + 2.0 * k for k in range(n)]
+    return km, sum(legs) + 2.0 * n, rides
+
+
+# -- table tests ---------------------------------------------------------------
+
+
+def test_one_rider_pickup_goes_depot_home_venue() -> None:
+    home = at(5, 3)
+    plan = plan_routes([Rider(key="ann", location=home)], [bus()], direction="pickup")
+    (route,) = plan.routes
+    assert route.vehicle == "bus"
+    assert route.riders == ("ann",)
+    assert route.km == pytest.approx(GC.km(DEPOT, home) + GC.km(home, VENUE))
+    assert route.ride_minutes == pytest.approx((GC.minutes(home, VENUE),))
+    assert route.minutes == pytest.approx(GC.minutes(DEPOT, home) + 2 + GC.minutes(home, VENUE))
+    assert plan.unserved == plan.over_ride_limit == ()
+    assert plan.total_km == route.km
+
+
+def test_dropoff_rides_count_from_the_venue_with_the_dwell_at_earlier_stops() -> None:
+    near, far = at(2), at(6)
+    riders = [Rider(key="near", location=near), Rider(key="far", location=far)]
+    plan = plan_routes(riders, [bus(pickup=False)], direction="dropoff")
+    (route,) = plan.routes
+    assert route.riders == ("near", "far")
+    first = GC.minutes(VENUE, near)
+    assert route.ride_minutes == pytest.approx((first, first + 2 + GC.minutes(near, far)))
+
+
+def test_no_riders_no_routes() -> None:
+    assert plan_routes([], [bus()], direction="pickup") == RoutePlan(routes=())
+    assert plan_routes([], [], direction="dropoff") == RoutePlan(routes=())
+
+
+def test_a_wheelchair_rider_needs_a_wheelchair_place_not_a_seat() -> None:
+    riders = [Rider(key="wc", location=at(3), wheelchair=True), Rider(key="amb", location=at(3.1))]
+    vans = [bus("car", seats=4), bus("van", seats=0, places=1)]
+    plan = plan_routes(riders, vans, direction="pickup")
+    carried = {r.vehicle: r.riders for r in plan.routes}
+    assert carried == {"car": ("amb",), "van": ("wc",)}
+    none = plan_routes(riders, [bus("car", seats=4)], direction="pickup")
+    assert none.unserved == ("wc",)
+
+
+def test_riders_beyond_capacity_are_named_not_refused() -> None:
+    riders = [Rider(key=f"r{i}", location=at(i + 1, i % 2)) for i in range(5)]
+    plan = plan_routes(riders, [bus("a", seats=2), bus("b", seats=1)], direction="pickup")
+    assert len(plan.unserved) == 2
+    carried = [k for r in plan.routes for k in r.riders]
+    assert sorted(carried + list(plan.unserved)) == [f"r{i}" for i in range(5)]
+    assert plan.unserved == tuple(sorted(plan.unserved))
+
+
+def test_a_ride_over_the_limit_is_named_and_still_carried() -> None:
+    far = Rider(key="far", location=at(0, 60))  # about two hours' drive on its own
+    near = Rider(key="near", location=at(1))
+    plan = plan_routes([far, near], [bus(), bus("spare")], direction="pickup")
+    assert plan.over_ride_limit == ("far",)
+    assert plan.unserved == ()
+    assert sorted(k for r in plan.routes for k in r.riders) == ["far", "near"]
+
+
+def test_the_ride_limit_splits_riders_between_vehicles_when_it_can() -> None:
+    # two riders in opposite directions, each 20 min from the venue: together on
+    # one bus one of them would ride well over 30 minutes
+    riders = [Rider(key="east", location=at(12)), Rider(key="west", location=at(-12))]
+    vans = [bus("a", pickup=False), bus("b", pickup=False)]
+    limited = plan_routes(riders, vans, direction="dropoff", max_ride_minutes=30)
+    assert len(limited.routes) == 2
+    assert limited.over_ride_limit == ()
+    free = plan_routes(riders, vans, direction="dropoff", max_ride_minutes=600)
+    assert free.total_km <= limited.total_km
+
+
+@attrs.frozen
+class TableTravel:
+    """A one-way road network given as a table; anything missing is 100 km."""
+
+    table: dict[tuple[Location, Location], float]
+
+    def km(self, a: Location, b: Location) -> float:
+        return 0.0 if a == b else self.table.get((a, b), 100.0)
+
+    def minutes(self, a: Location, b: Location) -> float:
+        return self.km(a, b)
+
+
+@pytest.mark.parametrize("direction", ["pickup", "dropoff"])
+@pytest.mark.parametrize("order", [("x", "y"), ("y", "x")])
+def test_a_one_way_road_network_is_followed(direction: str, order: tuple[str, str]) -> None:
+    start, end, x, y = at(-5), at(5), at(0, 1), at(0, -1)
+    where = {"x": x, "y": y}
+    first, second = where[order[0]], where[order[1]]
+    # only start → first → second → end is cheap; its reverse is not
+    table = {(start, first): 1.0, (first, second): 1.0, (second, end): 1.0}
+    travel = TableTravel(table)
+    riders = [Rider(key="x", location=x), Rider(key="y", location=y)]
+    van = Seats(key="van", seats=4, start=start, end=end)
+    plan = plan_routes(riders, [van], direction=direction, travel=travel)  # type: ignore[arg-type]
+    assert plan.routes[0].riders == order
+    assert plan.total_km == 3.0
+
+
+def test_routes_follow_the_given_vehicle_order_and_skip_unused_vehicles() -> None:
+    riders = [Rider(key="a", location=at(2)), Rider(key="b", location=at(-2))]
+    vans = [bus("zeta", seats=1), bus("idle", seats=5), bus("alpha", seats=1)]
+    plan = plan_routes(riders, vans, direction="pickup", max_ride_minutes=600)
+    assert [r.vehicle for r in plan.routes] in (["zeta", "alpha"], ["idle"])
+    assert all(r.riders for r in plan.routes)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: plan_routes([], [], direction="sideways"),  # type: ignore[arg-type]
+        lambda: plan_routes([], [], direction="pickup", max_ride_minutes=0),
+        lambda: plan_routes([], [], direction="pickup", stop_minutes=-1),
+        lambda: plan_routes(
+            [Rider(key="a", location=VENUE), Rider(key="a", location=DEPOT)],
+            [bus()],
+            direction="pickup",
+        ),
+        lambda: plan_routes([], [bus("a"), bus("a")], direction="pickup"),
+        lambda: Seats(key="v", seats=-1, start=VENUE, end=DEPOT),
+        lambda: Rider(key=" ", location=VENUE),
+        lambda: GreatCircleTravel(speed_kmh=0),
+    ],
+)
+def test_bad_input_raises(call: object) -> None:
+    with pytest.raises(InvalidRecordError):
+        call()  # type: ignore[operator]
+
+
+# -- properties ----------------------------------------------------------------
+
+
+@st.composite
+def runs(draw: st.DrawFn) -> tuple[list[Rider], list[Seats], str, float]:
+    """A small run around Sydney: riders, vehicles, direction, ride limit."""
+    direction = draw(st.sampled_from(["pickup", "dropoff"]))
+    point = st.builds(lambda n, e: at(e, n), st.floats(-25, 25), st.floats(-25, 25))
+    homes = draw(st.lists(point, max_size=12))
+    riders = [
+        Rider(key=f"r{i:02d}", location=h, wheelchair=draw(st.booleans()) and draw(st.booleans()))
+        for i, h in enumerate(homes)
+    ]
+    depots = draw(st.lists(point, min_size=1, max_size=3))
+    vehicles = [
+        Seats(
+            key=f"v{i}",
+            seats=draw(st.integers(0, 6)),
+            wheelchair_places=draw(st.integers(0, 2)),
+            start=d if direction == "pickup" else VENUE,
+            end=VENUE if direction == "pickup" else d,
+        )
+        for i, d in enumerate(depots)
+    ]
+    limit = draw(st.sampled_from([30.0, 60.0, 10_000.0]))
+    return riders, vehicles, direction, limit
+
+
+PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(runs())
+def test_every_plan_keeps_the_rules(run: tuple[list[Rider], list[Seats], str, float]) -> None:
+    riders, vehicles, direction, limit = run
+    plan = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)  # type: ignore[arg-type]
+    by_key = {r.key: r for r in riders}
+    vans = {v.key: v for v in vehicles}
+    carried = [k for r in plan.routes for k in r.riders]
+    # every rider exactly once: on one route or left out
+    assert sorted(carried + list(plan.unserved)) == sorted(by_key)
+    # left out only for want of room, as few as the room allows
+    wc = sum(r.wheelchair for r in riders)
+    short = max(0, wc - sum(v.wheelchair_places for v in vehicles)) + max(
+        0, len(riders) - wc - sum(v.seats for v in vehicles)
+    )
+    assert len(plan.unserved) == short
+    over = []
+    for route in plan.routes:
+        van = vans[route.vehicle]
+        chairs = sum(by_key[k].wheelchair for k in route.riders)
+        assert chairs <= van.wheelchair_places
+        assert len(route.riders) - chairs <= van.seats
+        km, minutes, rides = expected_route(route, van, by_key, GC, direction)
+        assert route.km == pytest.approx(km, abs=1e-9)
+        assert route.minutes == pytest.approx(minutes, abs=1e-9)
+        assert route.ride_minutes == pytest.approx(tuple(rides), abs=1e-9)
+        over += [k for k, ride in zip(route.riders, rides, strict=True) if ride > limit + 1e-9]
+    assert plan.over_ride_limit == tuple(sorted(over))
+    assert [r.vehicle for r in plan.routes] == [
+        v.key for v in vehicles if v.key in {r.vehicle for r in plan.routes}
+    ]
+
+
+@attrs.frozen
+class UphillTravel:
+    """Driving east (or north) costs half as much again as the way back."""
+
+    def km(self, a: Location, b: Location) -> float:
+        return GC.km(a, b) * (1.5 if b.lon > a.lon or b.lat > a.lat else 1.0)
+
+    def minutes(self, a: Location, b: Location) -> float:
+        return self.km(a, b) * 2
+
+
+@PROPERTY
+@given(runs())
+def test_one_way_costs_are_reported_as_driven(
+    run: tuple[list[Rider], list[Seats], str, float],
+) -> None:
+    riders, vehicles, direction, limit = run
+    travel = UphillTravel()
+    plan = plan_routes(
+        riders,
+        vehicles,
+        direction=direction,
+        travel=travel,
+        max_ride_minutes=limit,  # type: ignore[arg-type]
+    )
+    by_key, vans = {r.key: r for r in riders}, {v.key: v for v in vehicles}
+    for route in plan.routes:
+        km, minutes, rides = expected_route(route, vans[route.vehicle], by_key, travel, direction)
+        assert route.km == pytest.approx(km, abs=1e-9)
+        assert route.minutes == pytest.approx(minutes, abs=1e-9)
+        assert route.ride_minutes == pytest.approx(tuple(rides), abs=1e-9)
+
+
+@PROPERTY
+@given(runs(), st.randoms(use_true_random=False))
+def test_same_inputs_in_any_order_give_the_same_plan(
+    run: tuple[list[Rider], list[Seats], str, float], rnd: random.Random
+) -> None:
+    riders, vehicles, direction, limit = run
+    plan = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)  # type: ignore[arg-type]
+    again = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)  # type: ignore[arg-type]
+    assert again == plan
+    shuffled_riders, shuffled_vehicles = list(riders), list(vehicles)
+    rnd.shuffle(shuffled_riders)
+    rnd.shuffle(shuffled_vehicles)
+    other = plan_routes(
+        shuffled_riders,
+        shuffled_vehicles,
+        direction=direction,
+        max_ride_minutes=limit,  # type: ignore[arg-type]
+    )
+    assert sorted(other.routes, key=lambda r: r.vehicle) == sorted(
+        plan.routes, key=lambda r: r.vehicle
+    )
+    assert (other.unserved, other.over_ride_limit) == (plan.unserved, plan.over_ride_limit)
+
+
+def nearest_neighbour_km(riders: list[Rider], vehicles: list[Seats]) -> float:
+    """A simple baseline: each vehicle in turn takes the nearest rider it has room
+    for until it is full, then drives to its end."""
+    left = list(riders)
+    total = 0.0
+    for v in vehicles:
+        here, seats, places, took = v.start, v.seats, v.wheelchair_places, False
+        while True:
+            fits = [r for r in left if (places if r.wheelchair else seats) > 0]
+            if not fits:
+                break
+            r = min(fits, key=lambda r: (GC.km(here, r.location), r.key))
+            left.remove(r)
+            total += GC.km(here, r.location)
+            here, took = r.location, True
+            if r.wheelchair:
+                places -= 1
+            else:
+                seats -= 1
+        if took:
+            total += GC.km(here, v.end)
+    assert not left
+    return total
+
+
+@PROPERTY
+@given(runs())
+def test_never_worse_than_nearest_neighbour(
+    run: tuple[list[Rider], list[Seats], str, float],
+) -> None:
+    riders, vehicles, direction, _ = run
+    room = len(riders)  # everyone fits in any one vehicle
+    vehicles = [attrs.evolve(v, seats=room, wheelchair_places=room) for v in vehicles]
+    plan = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=10_000)  # type: ignore[arg-type]
+    assert plan.unserved == ()
+    assert plan.total_km <= nearest_neighbour_km(riders, vehicles) + 1e-9
+
+
+# -- the benchmark's instances -------------------------------------------------
+
+
+def benchmark_module() -> ModuleType:
+    path = ROOT / "benchmarks" / "routing_quality.py"
+    spec = importlib.util.spec_from_file_location("routing_quality", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("routing_quality", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_instances_are_deterministic_and_solvable_without_ortools() -> None:
+    bench = benchmark_module()
+    cases = bench.make_cases(6, seed=3)
+    assert cases == bench.make_cases(6, seed=3)
+    assert [len(c.riders) for c in cases] == [5, 12, 19, 26, 33, 40]
+    for case in cases:
+        assert 1 <= len(case.vehicles) <= 4
+        wc = sum(r.wheelchair for r in case.riders)
+        assert sum(v.wheelchair_places for v in case.vehicles) >= wc
+        assert sum(v.seats for v in case.vehicles) >= len(case.riders) - wc
+    routes, _ = bench.solve_loomcore(cases[1])
+    km, _, _ = bench.score(cases[1], routes, bench.MAX_RIDE)
+    plan = plan_routes(cases[1].riders, cases[1].vehicles, direction=cases[1].direction)
+    assert km == pytest.approx(plan.total_km)
+
+
+def test_benchmark_exits_2_without_ortools(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = benchmark_module()
+    monkeypatch.setitem(sys.modules, "ortools", None)
+    assert bench.main(["--cases", "1"]) == 2
+    assert "pip install ortools" in capsys.readouterr().err
