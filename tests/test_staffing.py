@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loomcore import (
     Availability,
@@ -201,3 +204,65 @@ def test_cancelled_instances_need_no_staff() -> None:
     organisation = org(LEADS + SUPPORT, [program("am", time(9), time(12))])
     got = plan(organisation, *enrol("am", 3), Cancellation(program_id="am", date=WED))["am"]
     assert got.shifts == ()
+
+
+# --------------------------------------------------------------------------- properties
+
+_TIMES = [(time(h), time(h + d)) for h in range(7, 15) for d in (2, 3, 5)]
+
+
+@st.composite
+def staffed_days(draw: st.DrawFn) -> tuple[Organisation, list[Record]]:
+    staff = [
+        Staff(
+            id=f"s{i}",
+            name=f"S{i}",
+            lead_capable=draw(st.booleans()),
+            driver=draw(st.booleans()),
+            max_hours_per_day=draw(st.sampled_from([None, Decimal(4), Decimal(8)])),
+        )
+        for i in range(draw(st.integers(0, 7)))
+    ]
+    programs = [
+        program(f"g{n}", *draw(st.sampled_from(_TIMES))) for n in range(draw(st.integers(1, 4)))
+    ]
+    records: list[Record] = []
+    for n, prog in enumerate(programs):
+        records += enrol(prog.id, draw(st.integers(0, 12)), first=n * 5)
+        if staff and draw(st.booleans()):
+            pinned = draw(st.sampled_from(staff)).id
+            records.append(StaffPin(program_id=prog.id, staff_id=pinned, start=WED))
+    if staff and draw(st.booleans()):
+        away = draw(st.sampled_from(staff)).id
+        records.append(StaffLeave(staff_id=away, start=WED, end=WED))
+    return org(staff, programs), records
+
+
+@settings(max_examples=60, deadline=None)
+@given(staffed_days())
+def test_shifts_never_break_the_rules(day: tuple[Organisation, list[Record]]) -> None:
+    organisation, records = day
+    got = plan(organisation, *records)
+    assert got == plan(organisation, *records)  # deterministic
+    people = {s.id: s for s in organisation.staff}
+    on_leave = {r.staff_id for r in records if isinstance(r, StaffLeave)}
+    worked: dict[str, list[tuple[datetime, datetime]]] = {}
+    for inst in got.values():
+        demand = inst.staff_demand
+        roles = [s.role for s in inst.shifts if s.role != "driver"]
+        assert roles.count("lead") == demand.leads
+        assert roles.count("support") >= demand.support  # pins can add support shifts
+        for s in inst.shifts:
+            if not s.filled:
+                assert "unfilled-shift" in [w.code for w in inst.warnings]
+                continue
+            assert s.staff_id not in on_leave
+            assert s.role != "lead" or people[s.staff_id].lead_capable
+            worked.setdefault(s.staff_id, []).append((s.start, s.end))
+    for staff_id, spans in worked.items():
+        spans.sort()
+        for (_, end), (start, _) in itertools.pairwise(spans):
+            assert end <= start, f"{staff_id} is double-booked"
+        cap = people[staff_id].max_hours_per_day
+        hours = sum((e - s).total_seconds() for s, e in spans) / 3600
+        assert cap is None or hours <= cap
