@@ -28,7 +28,10 @@ The search:
 
 1. Greedy insertion builds a first plan, riders farthest from the start
    first, each where it adds least cost.
-2. Local search descends to a local optimum over granular neighbourhoods
+2. A second start fills each vehicle in turn with its nearest riders; both
+   starts are polished and the cheaper plan is kept (greedy insertion alone
+   can miss plans that spread riders over vehicles it has not used yet).
+3. Local search descends to a local optimum over granular neighbourhoods
    (each rider's ten nearest riders): move a string of one to three stops,
    swap two stops in place, exchange two riders between routes each to
    their best place, 2-opt within a route, tail exchange (2-opt*) between
@@ -38,7 +41,7 @@ The search:
    looked at again ("don't look" marks). As local search only tries moves
    that shorten the drive, minutes over a limit are worked down by
    ruin and recreate, whose insertion prices them.
-3. Up to 200 ruin-and-recreate rounds (strings of stops removed around a
+4. Up to 200 ruin-and-recreate rounds (strings of stops removed around a
    random rider, then reinserted greedily in a random, far-first or
    near-first order, or by regret) under simulated annealing, each candidate
    that beats the current plan polished by local search. The loop stops
@@ -727,7 +730,35 @@ def _solve(p: _Problem) -> _Search:
             s.restore(cur)
     s.restore(best, everything=True)
     s.local_search()
-    return s
+    # A second start: greedy insertion can miss plans that spread riders over
+    # vehicles it has not used yet; nearest-first filling finds them, and the
+    # cheaper of the two polished plans is kept.
+    alt = _Search(p, random.Random(0))
+    _fill_nearest_first(alt)
+    alt.local_search()
+    return alt if alt.cost() < s.cost() - _EPS else s
+
+
+def _fill_nearest_first(s: _Search) -> None:
+    """Each vehicle in turn takes the nearest rider it has room for until full."""
+    p = s.p
+    left = set(range(p.n))
+    for v in range(p.m):
+        here = p.start[v]
+        while True:
+            fits = [
+                u
+                for u in left
+                if ((s.wload[v] < p.places[v]) if p.wc[u] else (s.load[v] < p.seats[v]))
+            ]
+            if not fits:
+                break
+            u = min(fits, key=lambda u: (p.D[here][u], u))
+            s.insert(u, v, len(s.routes[v]))
+            left.discard(u)
+            here = u
+    for u in sorted(left):
+        s.insert(u, -1, -1)
 
 
 Direction = Literal["pickup", "dropoff"]
