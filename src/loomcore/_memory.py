@@ -3,6 +3,12 @@
 Thread-safe (one re-entrant lock for data, another for rolls), with the same
 integrity errors as any other store. Values are immutable, so returning them
 never lets a caller change what is stored.
+
+``load_records`` answers from indexes rather than a scan of every record:
+one-offs by each date they name and by (program, date), and intents by
+start date in classes of span length (an intent up to ``L`` days long that
+overlaps ``[start, end]`` starts in ``[start - L, end]``), with open-ended
+and very long intents kept apart. Answers keep the order records were added.
 """
 
 from __future__ import annotations
@@ -22,6 +28,88 @@ from ._store import AuditEntry, Change, LedgerDay, PlannedDay, RollEntry, Store,
 
 __all__ = ["MemoryStore"]
 
+#: Span classes (days) of the intent index; longer or open-ended intents are
+#: checked one by one.
+_SPANS = (7, 31, 92, 366, 1096)
+
+
+class _Sorted:
+    """Items by an integer key; additions are sorted in when next read."""
+
+    __slots__ = ("_pending", "items", "keys")
+
+    def __init__(self) -> None:
+        self.keys: list[int] = []
+        self.items: list[Record] = []
+        self._pending: list[tuple[int, Record]] = []
+
+    def add(self, key: int, item: Record) -> None:
+        self._pending.append((key, item))
+
+    def between(self, lo: int, hi: int) -> list[Record]:
+        if self._pending:
+            self._settle()
+        return self.items[bisect_left(self.keys, lo) : bisect_right(self.keys, hi)]
+
+    def _settle(self) -> None:
+        pending, self._pending = self._pending, []
+        if len(pending) < 64:
+            for key, item in pending:
+                i = bisect_right(self.keys, key)
+                self.keys.insert(i, key)
+                self.items.insert(i, item)
+            return
+        merged = [*zip(self.keys, self.items, strict=True), *pending]
+        merged.sort(key=lambda pair: pair[0])
+        self.keys = [k for k, _ in merged]
+        self.items = [item for _, item in merged]
+
+
+class _RecordIndex:
+    """Where ``load_records`` looks: active or not, in the order records were added."""
+
+    def __init__(self) -> None:
+        self.seq: dict[str, int] = {}
+        self._spans = [_Sorted() for _ in _SPANS]
+        self._long: list[Intent] = []
+        self._one_off_days = _Sorted()
+        self._one_offs_on: dict[tuple[str, date], list[OneOff]] = {}
+
+    def add(self, record: Record) -> None:
+        self.seq[record.id] = len(self.seq)
+        if isinstance(record, OneOff):
+            for d in set(record.dates()):
+                self._one_off_days.add(d.toordinal(), record)
+            self._one_offs_on.setdefault((record.program_id, record.date), []).append(record)
+            return
+        if record.end is not None:
+            length = record.end.toordinal() - record.start.toordinal()
+            for n, limit in enumerate(_SPANS):
+                if length <= limit:
+                    self._spans[n].add(record.start.toordinal(), record)
+                    return
+        self._long.append(record)
+
+    def intents(self, start: date, end: date) -> Iterator[Intent]:
+        """Intents overlapping ``[start, end]``, in no particular order."""
+        lo, hi = start.toordinal(), end.toordinal()
+        for limit, spans in zip(_SPANS, self._spans, strict=True):
+            for r in spans.between(lo - limit, hi):
+                if isinstance(r, Intent) and r.end is not None and r.end >= start:
+                    yield r
+        for r in self._long:
+            if r.start <= end and (r.end is None or r.end >= start):
+                yield r
+
+    def one_offs(self, start: date, end: date) -> list[OneOff]:
+        """One-offs naming a date in ``[start, end]``, once each, in no particular order."""
+        found = self._one_off_days.between(start.toordinal(), end.toordinal())
+        unique = {r.id: r for r in found if isinstance(r, OneOff)}
+        return list(unique.values())
+
+    def one_offs_on(self, program_id: str, day: date) -> list[OneOff]:
+        return self._one_offs_on.get((program_id, day), [])
+
 
 class MemoryStore(Store):
     """Keeps everything in process memory. Nothing survives the process."""
@@ -31,6 +119,7 @@ class MemoryStore(Store):
         self._roll_lock = threading.Lock()
         self._organisation = Organisation()
         self._records: dict[str, Record] = {}
+        self._index = _RecordIndex()
         self._retractions: dict[str, Retraction] = {}  # by target id
         self._retraction_ids: set[str] = set()
         self._changes: list[Change] = []
@@ -68,6 +157,7 @@ class MemoryStore(Store):
             if self._taken(record.id):
                 raise DuplicateIdError("record", record.id)
             self._records[record.id] = record
+            self._index.add(record)
             return self._change("record", record)
 
     def add_retraction(self, retraction: Retraction) -> int:
@@ -100,29 +190,26 @@ class MemoryStore(Store):
 
     def load_records(self, start: date, end: date) -> StoredRecords:
         with self._lock:
-            active = [r for r in self._records.values() if r.id not in self._retractions]
-        one_offs = [
-            r for r in active if isinstance(r, OneOff) and any(start <= d <= end for d in r.dates())
-        ]
-        origins = {(r.program_id, r.date) for r in one_offs if isinstance(r, Reschedule)}
-        # a later move of an origin date wins over the one landing in range
-        one_offs += [
-            r
-            for r in active
-            if isinstance(r, OneOff)
-            and (r.program_id, r.date) in origins
-            and not any(start <= d <= end for d in r.dates())
-        ]
-        intents = [
-            r
-            for r in active
-            if isinstance(r, Intent)
-            and (
-                (r.start <= end and (r.end is None or r.end >= start))
-                or any(p == r.program_id and r.covers(d) for p, d in origins)
+            index, retracted = self._index, self._retractions
+            one_offs = [r for r in index.one_offs(start, end) if r.id not in retracted]
+            origins = {(r.program_id, r.date) for r in one_offs if isinstance(r, Reschedule)}
+            # a later move of an origin date wins over the one landing in range
+            seen = {r.id for r in one_offs}
+            for program_id, day in origins:
+                for o in index.one_offs_on(program_id, day):
+                    if o.id not in seen and o.id not in retracted:
+                        seen.add(o.id)
+                        one_offs.append(o)
+            intents = {r.id: r for r in index.intents(start, end) if r.id not in retracted}
+            for program_id, day in origins:
+                for i in index.intents(day, day):
+                    if i.program_id == program_id and i.id not in retracted:
+                        intents[i.id] = i
+            order = index.seq
+            return StoredRecords(
+                intents=tuple(sorted(intents.values(), key=lambda r: order[r.id])),
+                one_offs=tuple(sorted(one_offs, key=lambda r: order[r.id])),
             )
-        ]
-        return StoredRecords(intents=tuple(intents), one_offs=tuple(one_offs))
 
     def revision(self) -> int:
         with self._lock:
