@@ -62,7 +62,8 @@ def test_recording_replans_only_the_days_it_can_affect(loom: Loom, clock: Clock)
     )
     after = planned_at(loom)
     changed = sorted(d for d in after if after[d] != before[d])
-    assert changed == [date(2026, 10, d) for d in range(14, 22)]
+    # only the days the program runs in that range: the Wednesdays
+    assert changed == [date(2026, 10, 14), date(2026, 10, 21)]
 
     clock.advance(hours=1)
     before = planned_at(loom)
@@ -117,7 +118,7 @@ def test_a_crash_between_recording_and_replanning_is_mended_by_the_roll(loom: Lo
     loom.store.add_record(lost)
     health = loom.health()
     assert health.status == "late"
-    assert health.stale_days == tuple(date(2026, 10, d) for d in range(7, 29))
+    assert health.stale_days == tuple(date(2026, 10, d) for d in (7, 14, 21, 28))
     assert health.missing_days == ()
     after = loom.verify()
     assert after.status == "ok"
@@ -357,3 +358,27 @@ def test_claims_need_the_provider_numbers(loom: Loom, clock: Clock) -> None:
     with pytest.raises(InvalidClaimError):
         loom.export_claims(date(2026, 10, 7), date(2026, 10, 7))
     assert all(not d.exported for d in loom.store.ledger())  # nothing marked
+
+
+def test_a_change_of_weekday_replans_every_day_it_covers(loom: Loom, clock: Clock) -> None:
+    from loomcore import Weekly
+
+    loom.record(Enrolment(program_id="centre-wed", participant_id="john", start=date(2026, 1, 1)))
+    before = planned_at(loom)
+    clock.advance(hours=1)
+    loom.record(
+        ProgramChange(
+            program_id="centre-wed",
+            start=date(2026, 10, 12),
+            end=date(2026, 10, 18),
+            recurrence=Weekly(weekdays=["FR"]),
+        )
+    )
+    after = planned_at(loom)
+    assert sorted(d for d in after if after[d] != before[d]) == [
+        date(2026, 10, d) for d in range(12, 19)
+    ]
+    assert [
+        i.date
+        for i in loom.instances(date(2026, 10, 12), date(2026, 10, 18), program_id="centre-wed")
+    ] == [date(2026, 10, 16)]

@@ -64,7 +64,14 @@ def days_between(start: date, end: date) -> Iterator[date]:
 
 
 def affected_days(record: Record, inputs: PlanInputs, start: date, end: date) -> set[date]:
-    """The days in ``[start, end]`` whose plan ``record`` (added or retracted) can change."""
+    """The days in ``[start, end]`` whose plan ``record`` (added or retracted) can change.
+
+    A one-off: its dates (for a reschedule, also where the other moves of
+    its date land). An intent about a program: the covered days on which
+    the program has an instance, or every covered day when it changes the
+    recurrence or whether the program runs; plus the landing days of moves
+    whose origin it covers. Leave and maintenance: every covered day.
+    """
     if isinstance(record, OneOff):
         days = set(record.dates())
         if isinstance(record, Reschedule):
@@ -76,13 +83,27 @@ def affected_days(record: Record, inputs: PlanInputs, start: date, end: date) ->
         return {d for d in days if start <= d <= end}
     lo = max(record.start, start)
     hi = end if record.end is None else min(record.end, end)
-    out = set(days_between(lo, hi))
-    if isinstance(record, RESOURCE_INTENTS):
-        return out  # staff and vehicles are shared by every instance of a day
+    covered = days_between(lo, hi)
+    if isinstance(record, RESOURCE_INTENTS) or _moves_the_schedule(record):
+        # staff and vehicles are shared by every instance of a day; a change
+        # of recurrence or of whether the program runs can add any day
+        out = set(covered)
+    else:
+        # otherwise the program's instances stay on the same days: only those
+        # days (and days an instance is moved onto) can change
+        moves = inputs.reschedules(record.program_id)
+        landings = {m.to_date for m in moves}
+        out = {d for d in covered if d in landings or is_scheduled(inputs, record.program_id, d)}
     for move in inputs.reschedules(record.program_id):
         if record.covers(move.date) and start <= move.to_date <= end:
             out.add(move.to_date)
     return out
+
+
+def _moves_the_schedule(intent: Intent) -> bool:
+    return isinstance(intent, ProgramChange) and (
+        intent.recurrence is not None or intent.runs is not None
+    )
 
 
 def change_days(change: Change, inputs: PlanInputs, window: Window) -> Iterable[date]:
