@@ -382,3 +382,13 @@ def test_a_change_of_weekday_replans_every_day_it_covers(loom: Loom, clock: Cloc
         i.date
         for i in loom.instances(date(2026, 10, 12), date(2026, 10, 18), program_id="centre-wed")
     ] == [date(2026, 10, 16)]
+
+
+def test_a_manual_roll_is_audited(loom: Loom, clock: Clock) -> None:
+    clock.set_local(2026, 10, 3, 0, 5)
+    entry = loom.roll(by="maria", trigger="manual")
+    audit = loom.audit_log()[-1]
+    assert (audit.action, audit.by, audit.subject) == ("roll", "maria", "2026-10-03..2026-10-30")
+    assert audit.detail == f"{entry.days_planned} days planned, status ok"
+    loom.roll()  # the nightly roll is in the roll log only
+    assert loom.audit_log()[-1] == audit

@@ -482,6 +482,9 @@ class Loom:
         logged as failed and the error re-raised; days already written are
         whole and correct.
 
+        ``trigger`` says why (``roll``, ``verify``, ``retry`` or ``manual``); a
+        ``manual`` roll, asked for by ``by``, is also written to the audit log.
+
         ``until`` is asked between days (a runner passes its stop signal):
         when it returns true the roll ends early, logged as ``stopped``; the
         days written are whole and the next roll plans the rest.
@@ -527,6 +530,9 @@ class Loom:
                 purged=purged,
             )
             self.store.append_roll(entry)
+            if trigger == "manual":  # an operator asked: audited like any change
+                detail = f"{entry.days_planned} days planned, status {entry.status}"
+                self._audit(now, by, "roll", f"{window.start}..{window.end}", detail)
             return entry
 
     def _roll_entry(
