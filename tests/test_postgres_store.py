@@ -77,3 +77,21 @@ def test_window_loads_use_the_indexes(pg_engine: Any) -> None:
     one_offs = _plan(pg_engine, _one_offs_query(date(2026, 10, 1), date(2027, 1, 20)))
     assert "ix_exceptions_date" in one_offs
     assert "ix_exceptions_to_date" in one_offs
+
+
+def test_the_price_catalogue_round_trips(pg_engine: Any) -> None:
+    from loomcore import shipped_catalogue
+
+    clean_database(pg_engine)
+    store = PostgresStore(pg_engine)
+    assert store.catalogue() is None
+    shipped = shipped_catalogue()
+    store.put_catalogue(shipped)
+    back = store.catalogue()
+    assert back is not None
+    assert back.items == shipped.items
+    assert sorted(back.limits, key=str) == sorted(shipped.limits, key=str)
+    day = date(2026, 7, 1)
+    assert back.limit("04_102_0136_6_1", day) == shipped.limit("04_102_0136_6_1", day)
+    store.put_catalogue(shipped)  # replacing keeps one copy
+    assert len(store.catalogue().limits) == len(shipped.limits)  # type: ignore[union-attr]

@@ -112,6 +112,7 @@ def build_metadata() -> MetaData:
     )
     _records(md)
     _plans(md)
+    _prices(md)
     _ledger(md)
     _logs(md)
     return md
@@ -278,6 +279,31 @@ def _plans(md: MetaData) -> None:
     )
     Index("ix_runs_day", runs.c.day, runs.c.vehicle_id)
     Index("ix_runs_instance", runs.c.instance_key)
+
+
+def _prices(md: MetaData) -> None:
+    Table(
+        "support_items",
+        md,
+        Column("number", Text, primary_key=True),
+        Column("name", Text, nullable=False),
+        Column("unit", Text, nullable=False),
+        Column("gst_code", Text, nullable=False),
+        Column("price_limited", Boolean, nullable=False),
+        Column("source", Text, nullable=False),
+    )
+    limits = Table(
+        "price_limits",
+        md,
+        _key(),
+        Column("number", Text, ForeignKey("support_items.number"), nullable=False),
+        Column("applies_to", Text, nullable=False),
+        Column("effective_from", Date, nullable=False),
+        Column("effective_to", Date),
+        Column("limit", Numeric(12, 2), nullable=False),
+        Column("source", Text, nullable=False),
+    )
+    Index("ix_limits_item", limits.c.number, limits.c.applies_to, limits.c.effective_from)
 
 
 def _ledger(md: MetaData) -> None:

@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from typing import Any
 
+import attrs
 import psycopg.errors as pg_errors
 from sqlalchemy import (
     Connection,
@@ -58,6 +59,8 @@ from loomcore import (
     Organisation,
     PlannedDay,
     PlanWarning,
+    PriceCatalogue,
+    PriceLimit,
     Record,
     Reschedule,
     Retraction,
@@ -66,6 +69,7 @@ from loomcore import (
     StoredRecords,
     StoreError,
     StoreUnavailableError,
+    SupportItem,
     UnknownRecordError,
 )
 from loomcore._serial import converter, structure
@@ -91,6 +95,8 @@ _RUNS = _T["tgl_loom_vehicle_runs"]
 _EXPORTS = _T["tgl_billing_exports"]
 _LEDGER = _T["tgl_billing_ledger"]
 _LINES = _T["tgl_billing_lines"]
+_ITEMS = _T["support_items"]
+_LIMITS = _T["price_limits"]
 _AUDIT = _T["tgl_loom_audit_log"]
 _ROLLS = _T["tgl_loom_roll_log"]
 _SETTINGS = _T["settings"]
@@ -393,6 +399,39 @@ class PostgresStore(Store):
                 conn.execute(delete(_DAYS).where(*_day_range(_DAYS.c.day, start, end))).rowcount
             )
 
+    # ----------------------------------------------------------- prices
+
+    def put_catalogue(self, catalogue: PriceCatalogue) -> None:
+        """Replace the support items and price limits kept in the database.
+
+        Not part of the :class:`Store` interface: a host that keeps its NDIS
+        price data in the database loads it with :meth:`catalogue` and gives
+        it to ``Loom(catalogue=...)``.
+        """
+        with self._tx() as conn:
+            conn.execute(delete(_LIMITS))
+            conn.execute(delete(_ITEMS))
+            if catalogue.items:
+                conn.execute(insert(_ITEMS), [_item_row(i) for i in catalogue.items])
+            if catalogue.limits:
+                conn.execute(insert(_LIMITS), [_limit_row(x) for x in catalogue.limits])
+
+    def catalogue(self) -> PriceCatalogue | None:
+        """The price catalogue kept in the database, or ``None`` when there is none."""
+        with self._tx() as conn:
+            items = conn.execute(select(_ITEMS).order_by(_ITEMS.c.number)).all()
+            limits = conn.execute(
+                select(*(c for c in _LIMITS.c if c.name != "key")).order_by(
+                    _LIMITS.c.number, _LIMITS.c.applies_to, _LIMITS.c.effective_from
+                )
+            ).all()
+        if not items:
+            return None
+        return PriceCatalogue(
+            items=[SupportItem(**r._asdict()) for r in items],
+            limits=[PriceLimit(**r._asdict()) for r in limits],
+        )
+
     # ----------------------------------------------------------- billing ledger
 
     def ledger(self, start: date | None = None, end: date | None = None) -> tuple[LedgerDay, ...]:
@@ -496,6 +535,14 @@ class PostgresStore(Store):
 
 def _record(data: Mapping[str, Any]) -> Record:
     return structure(data, Record)  # type: ignore[arg-type]
+
+
+def _item_row(item: SupportItem) -> dict[str, Any]:
+    return {f.name: getattr(item, f.name) for f in attrs.fields(SupportItem)}
+
+
+def _limit_row(limit: PriceLimit) -> dict[str, Any]:
+    return {f.name: getattr(limit, f.name) for f in attrs.fields(PriceLimit)}
 
 
 def _reference_row(table: str, item: Mapping[str, Any]) -> dict[str, Any]:
