@@ -41,8 +41,8 @@ The search:
    looked at again ("don't look" marks). As local search only tries moves
    that shorten the drive, minutes over a limit are worked down by
    ruin and recreate, whose insertion prices them.
-4. Up to 200 ruin-and-recreate rounds (strings of stops removed around a
-   random rider, then reinserted greedily in a random, far-first or
+4. Up to 200 ruin-and-recreate rounds, 25 per rider for small runs (strings
+   of stops removed around a random rider, then reinserted greedily in a random, far-first or
    near-first order, or by regret) under simulated annealing, each candidate
    that beats the current plan polished by local search. The loop stops
    early after 100 rounds without a new best.
@@ -80,6 +80,7 @@ _LATE_COST = 1e4  # per minute over a ride limit: outweighs any plausible detour
 _NEAR = 10  # riders in each granular neighbourhood
 _ROUNDS = 200  # most ruin-and-recreate rounds per call ...
 _IDLE = 100  # ... stopping after this many without a new best
+_ROUNDS_PER_RIDER = 25  # small runs need fewer: the budget is min(_ROUNDS, 25 n)
 _STRINGS = 3  # most routes one ruin touches
 _STRING_LEN = 8  # longest string of stops one ruin removes from a route
 _HEAT = 3.0  # starting temperature, in mean km per rider of the first plan
@@ -711,8 +712,10 @@ def _solve(p: _Problem) -> _Search:
     best_cost = cur_cost = s.cost()
     heat = _HEAT * sum(s.km) / max(1, p.n)
     idle = 0
-    for k in range(_ROUNDS):
-        if idle == _IDLE:
+    rounds = min(_ROUNDS, _ROUNDS_PER_RIDER * p.n)
+    patience = min(_IDLE, rounds // 2)
+    for k in range(rounds):
+        if idle == patience:
             break
         idle += 1
         s.recreate(s.ruin())
@@ -724,7 +727,7 @@ def _solve(p: _Problem) -> _Search:
             best = cur = s.snapshot()
             best_cost = cur_cost = c
             idle = 0
-        elif c < cur_cost - heat * (1 - k / _ROUNDS) * math.log(1.0 - s.rng.random()):
+        elif c < cur_cost - heat * (1 - k / rounds) * math.log(1.0 - s.rng.random()):
             cur, cur_cost = s.snapshot(), c
         else:
             s.restore(cur)
