@@ -165,8 +165,14 @@ def _instance_runs(
             notes.append(("seat-shortage", f"{inst.id}: no vehicle free for {r.key!r}", r.key))
         return (), notes
     pickup = _route("pickup", riders, vehicles, venue.location, settings)
-    while pickup.over_ride_limit and spare:  # rides too long: add a vehicle, never refuse
+    # Rides too long: add a vehicle (never refuse), while one could help: a
+    # rider who lives more than the limit from the venue never will.
+    added = 0
+    while (
+        spare and added < _MAX_EXTRA_VEHICLES and _helped(pickup, riders, venue.location, settings)
+    ):
         vehicles.append(spare.pop(0))
+        added += 1
         pickup = _route("pickup", riders, vehicles, venue.location, settings)
     dropoff = _route("dropoff", riders, vehicles, venue.location, settings)
     notes += _route_notes(inst, pickup)
@@ -179,6 +185,20 @@ def _spans(inst: Instance, settings: TransportSettings) -> list[tuple[datetime, 
     reach = timedelta(minutes=settings.max_ride_minutes + settings.arrive_before_minutes + 30)
     back = timedelta(minutes=settings.max_ride_minutes + settings.depart_after_minutes + 30)
     return [(inst.start - reach, inst.start), (inst.end, inst.end + back)]
+
+
+_MAX_EXTRA_VEHICLES = 3
+
+
+def _helped(
+    plan: RoutePlan, riders: Sequence[Rider], venue: Location, settings: TransportSettings
+) -> bool:
+    """Whether a rider over the ride limit could ride within it on a vehicle of their own."""
+    over = set(plan.over_ride_limit)
+    limit = settings.max_ride_minutes
+    return any(
+        r.key in over and settings.travel.minutes(r.location, venue) <= limit for r in riders
+    )
 
 
 def _free_vehicles(
