@@ -133,8 +133,7 @@ def test_python_blocks(text: str, expected: list[tuple[int, str]]) -> None:
 
 def _page(name: str) -> str:
     path = DOCS / name
-    if not path.is_file():
-        pytest.skip(f"docs/{name} does not exist")
+    assert path.is_file(), f"docs/{name} is missing"
     return path.read_text(encoding="utf-8")
 
 
