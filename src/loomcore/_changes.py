@@ -13,7 +13,7 @@ Pure functions the service uses when recording, retracting and rolling:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import date, time, timedelta
 
 from ._errors import (
@@ -41,7 +41,7 @@ from ._records import (
     Reschedule,
 )
 from ._store import Change
-from ._window import Window
+from ._window import Window, days_between
 
 __all__ = [
     "affected_days",
@@ -53,14 +53,6 @@ __all__ = [
 ]
 
 _ONE_DAY = timedelta(days=1)
-
-
-def days_between(start: date, end: date) -> Iterator[date]:
-    """Every date from ``start`` to ``end`` inclusive."""
-    d = start
-    while d <= end:
-        yield d
-        d += _ONE_DAY
 
 
 def affected_days(record: Record, inputs: PlanInputs, start: date, end: date) -> set[date]:
@@ -84,6 +76,7 @@ def affected_days(record: Record, inputs: PlanInputs, start: date, end: date) ->
     lo = max(record.start, start)
     hi = end if record.end is None else min(record.end, end)
     covered = days_between(lo, hi)
+    moves = inputs.reschedules(record.program_id)
     if isinstance(record, RESOURCE_INTENTS) or _moves_the_schedule(record):
         # staff and vehicles are shared by every instance of a day; a change
         # of recurrence or of whether the program runs can add any day
@@ -91,10 +84,9 @@ def affected_days(record: Record, inputs: PlanInputs, start: date, end: date) ->
     else:
         # otherwise the program's instances stay on the same days: only those
         # days (and days an instance is moved onto) can change
-        moves = inputs.reschedules(record.program_id)
         landings = {m.to_date for m in moves}
         out = {d for d in covered if d in landings or is_scheduled(inputs, record.program_id, d)}
-    for move in inputs.reschedules(record.program_id):
+    for move in moves:
         if record.covers(move.date) and start <= move.to_date <= end:
             out.add(move.to_date)
     return out

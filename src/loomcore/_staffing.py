@@ -36,6 +36,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
@@ -47,7 +48,7 @@ from ._records import StaffSwap
 if TYPE_CHECKING:  # typing only: _plan imports this module
     from ._plan import Instance
 
-__all__ = ["Shift", "assign_drivers", "assign_staff"]
+__all__ = ["Shift", "assign_drivers", "assign_staff", "stable_rank"]
 
 _HOUR = Decimal(3600)
 
@@ -126,8 +127,21 @@ class _Book:
         self.busy.setdefault(staff_id, []).append((start, end))
 
 
-def _rank(program_id: str, role: str, position: int, staff_id: str) -> bytes:
-    return hashlib.sha256(f"{program_id}\x1f{role}\x1f{position}\x1f{staff_id}".encode()).digest()
+def stable_rank(*parts: object) -> bytes:
+    """A fixed, date-independent preference key: the hash of ``parts``.
+
+    Sorting candidates by it gives every (program, slot) its own order of
+    people or vehicles, the same week after week.
+    """
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+
+
+@lru_cache(maxsize=4096)
+def _ranked(
+    program_id: str, role: str, position: int, staff: tuple[Staff, ...]
+) -> tuple[Staff, ...]:
+    # the same slot ranks the same pool every day: sort it once
+    return tuple(sorted(staff, key=lambda p: stable_rank(program_id, role, position, p.id)))
 
 
 def assign_staff(
@@ -242,7 +256,7 @@ def _open_slot(slots: Iterable[_Slot], person: Staff) -> _Slot | None:
 
 
 def _fill(slot: _Slot, staff: Sequence[Staff], book: _Book, excluded: set[str]) -> None:
-    ranked = sorted(staff, key=lambda p: _rank(slot.program_id, slot.role, slot.position, p.id))
+    ranked = _ranked(slot.program_id, slot.role, slot.position, tuple(staff))
     for person in ranked:
         if person.id in excluded or (slot.role == "lead" and not person.lead_capable):
             continue
@@ -295,7 +309,7 @@ def assign_drivers(
         program = program_of[run.instance_id]
         crew = {s.staff_id for s in shifts.get(run.instance_id, ()) if s.staff_id}
         ranked = sorted(
-            drivers, key=lambda p: (p.id not in crew, _rank(program, "driver", 0, p.id))
+            drivers, key=lambda p: (p.id not in crew, stable_rank(program, "driver", 0, p.id))
         )
         person = next((p for p in ranked if book.can_work(p, run.departs, run.arrives)), None)
         if person is None:

@@ -26,7 +26,6 @@ and the date.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -39,6 +38,7 @@ import attrs
 from ._inputs import PlanInputs, TransportSettings
 from ._model import Location, Vehicle
 from ._routing import Rider, RoutePlan, Seats, Travel, plan_routes
+from ._staffing import stable_rank
 
 if TYPE_CHECKING:  # typing only: _plan imports this module
     from ._plan import Instance
@@ -90,10 +90,6 @@ class BusRun:
 
 Note = tuple[str, str, str]  # (code, message, participant id)
 Direction = Literal["pickup", "dropoff"]
-
-
-def _rank(program_id: str, vehicle_id: str) -> bytes:
-    return hashlib.sha256(f"{program_id}\x1f{vehicle_id}".encode()).digest()
 
 
 class _Fleet:
@@ -208,7 +204,7 @@ def _free_vehicles(
     pinned = [inputs.vehicles[v] for v in inst.pinned_vehicles if v in inputs.vehicles]
     others = sorted(
         (v for v in inputs.organisation.vehicles if v.id not in inst.pinned_vehicles),
-        key=lambda v: _rank(inst.program_id, v.id),
+        key=lambda v: stable_rank(inst.program_id, v.id),
     )
     spans = _spans(inst, settings)
     return [v for v in (*pinned, *others) if fleet.usable(v) and fleet.free(v.id, spans)]

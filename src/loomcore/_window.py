@@ -16,7 +16,15 @@ import attrs
 
 from ._errors import InvalidWindowError
 
-__all__ = ["MAX_WEEKS", "MIN_WEEKS", "Window", "check_weeks", "next_local_time", "window_for"]
+__all__ = [
+    "MAX_WEEKS",
+    "MIN_WEEKS",
+    "Window",
+    "check_weeks",
+    "days_between",
+    "next_local_time",
+    "window_for",
+]
 
 MIN_WEEKS = 2
 MAX_WEEKS = 16
@@ -43,16 +51,21 @@ class Window:
 
     def days(self) -> Iterator[date]:
         """Every date of the window, in order."""
-        d = self.start
-        while d <= self.end:
-            yield d
-            d += timedelta(days=1)
+        return days_between(self.start, self.end)
 
     def __contains__(self, day: object) -> bool:
         return isinstance(day, date) and self.start <= day <= self.end
 
     def __len__(self) -> int:
         return (self.end - self.start).days + 1
+
+
+def days_between(start: date, end: date) -> Iterator[date]:
+    """Every date from ``start`` to ``end`` inclusive."""
+    d = start
+    while d <= end:
+        yield d
+        d += timedelta(days=1)
 
 
 def window_for(today: date, weeks: int) -> Window:
