@@ -5,7 +5,7 @@ Usage::
     python benchmarks/roll.py [--store memory|postgres] [--dsn DSN] [--json]
         [--scale 1.0] [--intents N] [--exceptions N] [--programs N] [--participants N]
         [--staff N] [--vehicles N] [--venues N] [--years 10] [--weeks 16]
-        [--nights 30] [--edits 5] [--seed 0] [--profile FILE] [--quiet]
+        [--nights 30] [--edits 5] [--seed 0] [--profile FILE] [--cache FILE] [--quiet]
 
 What is measured (seconds unless said otherwise):
 
@@ -36,6 +36,7 @@ import contextlib
 import cProfile
 import json
 import os
+import pickle
 import platform
 import resource
 import statistics
@@ -275,6 +276,32 @@ def _table(result: dict[str, Any]) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+def _generated(sizes: Sizes, args: argparse.Namespace) -> tuple[Generated, float, float | None]:
+    """The records for ``sizes``, the seconds to make them, and their megabytes.
+
+    With ``--cache FILE`` a pickle made earlier with the same sizes, seed and
+    "today" is read instead (megabytes unknown then); any other pickle is an error.
+    """
+    key = (attrs.asdict(sizes), args.seed, args.today)
+    cache = Path(args.cache) if args.cache else None
+    started = _time.perf_counter()
+    if cache is not None and cache.exists():
+        with cache.open("rb") as f:
+            stored_key, generated = pickle.load(f)
+        if stored_key != key:
+            raise SystemExit(f"{cache} holds other sizes, seed or today: {stored_key}")
+        return generated, _time.perf_counter() - started, None
+    tracemalloc.start()
+    generated = generate(sizes, today=args.today, seed=args.seed, quiet=args.quiet)
+    generate_s = _time.perf_counter() - started
+    records_mb = round(tracemalloc.get_traced_memory()[0] / 2**20, 1)
+    tracemalloc.stop()
+    if cache is not None:
+        with cache.open("wb") as f:
+            pickle.dump((key, generated), f, protocol=pickle.HIGHEST_PROTOCOL)
+    return generated, generate_s, records_mb
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", choices=("memory", "postgres"), default="memory")
@@ -299,17 +326,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--today", type=date.fromisoformat, default=DEFAULT_TODAY)
     parser.add_argument("--profile", default=None, help="write a cProfile of the full roll here")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--cache",
+        default=None,
+        help="a pickle of the generated records: read if it exists, else written (saves "
+        "generating them again; delete it when the generator changes)",
+    )
     args = parser.parse_args(argv)
     if args.store == "postgres" and not args.dsn:
         parser.error("--store postgres needs --dsn or LOOM_PG_DSN")
 
     sizes = _sizes(args)
-    tracemalloc.start()
-    started = _time.perf_counter()
-    generated = generate(sizes, today=args.today, seed=args.seed, quiet=args.quiet)
-    generate_s = _time.perf_counter() - started
-    records_mb = round(tracemalloc.get_traced_memory()[0] / 2**20, 1)
-    tracemalloc.stop()
+    generated, generate_s, records_mb = _generated(sizes, args)
 
     with contextlib.ExitStack() as stack:
         started = _time.perf_counter()
