@@ -136,12 +136,19 @@ def stable_rank(*parts: object) -> bytes:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
 
 
+def _ranked(program_id: str, role: str, position: int, pool: Sequence[Staff]) -> list[Staff]:
+    """``pool`` in the slot's order of preference."""
+    order = _rank_order(program_id, role, position, tuple(p.id for p in pool))
+    return [pool[i] for i in order]
+
+
 @lru_cache(maxsize=4096)
-def _ranked(
-    program_id: str, role: str, position: int, staff: tuple[Staff, ...]
-) -> tuple[Staff, ...]:
-    # the same slot ranks the same pool every day: sort it once
-    return tuple(sorted(staff, key=lambda p: stable_rank(program_id, role, position, p.id)))
+def _rank_order(program_id: str, role: str, position: int, ids: tuple[str, ...]) -> tuple[int, ...]:
+    # the same slot ranks the same pool every day: hash and sort it once
+    # (keyed by ids, whose hashes Python keeps, not by the people themselves)
+    return tuple(
+        sorted(range(len(ids)), key=lambda i: stable_rank(program_id, role, position, ids[i]))
+    )
 
 
 def assign_staff(
@@ -256,8 +263,7 @@ def _open_slot(slots: Iterable[_Slot], person: Staff) -> _Slot | None:
 
 
 def _fill(slot: _Slot, staff: Sequence[Staff], book: _Book, excluded: set[str]) -> None:
-    ranked = _ranked(slot.program_id, slot.role, slot.position, tuple(staff))
-    for person in ranked:
+    for person in _ranked(slot.program_id, slot.role, slot.position, staff):
         if person.id in excluded or (slot.role == "lead" and not person.lead_capable):
             continue
         if book.can_work(person, slot.start, slot.end):
@@ -308,9 +314,9 @@ def assign_drivers(
     for run in sorted(runs, key=lambda r: (r.departs, r.id)):
         program = program_of[run.instance_id]
         crew = {s.staff_id for s in shifts.get(run.instance_id, ()) if s.staff_id}
-        ranked = sorted(
-            drivers, key=lambda p: (p.id not in crew, stable_rank(program, "driver", 0, p.id))
-        )
+        ranked = _ranked(program, "driver", 0, drivers)
+        # the instance's own crew first, each part in the program's order
+        ranked = [p for p in ranked if p.id in crew] + [p for p in ranked if p.id not in crew]
         person = next((p for p in ranked if book.can_work(p, run.departs, run.arrives)), None)
         if person is None:
             notes.setdefault(run.instance_id, []).append(
