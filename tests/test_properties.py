@@ -198,6 +198,47 @@ def test_plan_day_is_pure_and_independent_of_recording_order(
         assert plan_day(shuffled, d) == plan
 
 
+def _index_contents(inputs: PlanInputs) -> tuple[object, ...]:
+    intents, one_offs = inputs._intent_index, inputs._one_off_index
+    return (
+        {k: list(t.entries) for k, t in intents.timelines.items()},
+        intents.subjects,
+        one_offs.on,
+        one_offs.moves_to,
+        one_offs.reschedules,
+        one_offs.days,
+    )
+
+
+@PURE
+@given(scenario=scenarios(), data=st.data())
+def test_updated_inputs_equal_inputs_built_from_scratch(
+    scenario: tuple[Organisation, list[Record]], data: st.DataObject
+) -> None:
+    organisation, records = scenario
+    first = data.draw(st.lists(st.booleans(), min_size=len(records), max_size=len(records)))
+    base = [r for r, f in zip(records, first, strict=True) if f]
+    later = [r for r, f in zip(records, first, strict=True) if not f]
+    removed = data.draw(
+        st.lists(st.sampled_from(base), unique_by=lambda r: r.id) if base else st.just([])
+    )
+    before = inputs_of(organisation, base)
+    if data.draw(st.booleans(), label="indexes built before the update"):
+        for d in days_in_range()[:3]:
+            plan_day(before, d)
+    after = before.updated(add=later, remove=removed)
+    gone = {r.id for r in removed}
+    scratch = inputs_of(organisation, [*(r for r in base if r.id not in gone), *later])
+    assert sorted(r.id for r in (*after.intents, *after.one_offs)) == sorted(
+        r.id for r in (*scratch.intents, *scratch.one_offs)
+    )
+    assert _index_contents(after) == _index_contents(scratch)
+    for d in days_in_range():
+        assert plan_day(after, d) == plan_day(scratch, d)
+    # the inputs updated are left as they were
+    assert _index_contents(before) == _index_contents(inputs_of(organisation, base))
+
+
 # --------------------------------------------------------------------------- b. incremental
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any
@@ -194,58 +194,77 @@ class PlanInputs:
 
     # ------------------------------------------------------------------ index
 
-    @cached_property
-    def _timelines(self) -> dict[Key, _Timeline]:
-        grouped: dict[Key, list[_Entry]] = defaultdict(list)
-        for intent in self.intents:
-            at = intent.recorded_at or _EPOCH
-            for key, value in answers(intent):
-                grouped[key].append(_Entry(intent.start, at, intent.id, intent.end, value))
-        return {k: _Timeline(v) for k, v in grouped.items()}
+    # Built on first use (see _intent_index and _one_off_index below) and
+    # carried over, updated, by ``updated``; never part of equality or repr.
+    _intents_built: _IntentIndex | None = attrs.field(default=None, init=False, repr=False)
+    _one_offs_built: _OneOffIndex | None = attrs.field(default=None, init=False, repr=False)
 
-    @cached_property
-    def _subjects(self) -> dict[tuple[str, str], tuple[str, ...]]:
-        # (kind, program) -> sorted subject ids, for "who is enrolled", "who is pinned"
-        out: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for kind, program, subject in self._timelines:
-            if kind != "field":
-                out[(kind, program)].add(subject)
-        return {k: tuple(sorted(v)) for k, v in out.items()}
+    @property
+    def _intent_index(self) -> _IntentIndex:
+        built = self._intents_built
+        if built is None:
+            built = _IntentIndex.build(self.intents)
+            object.__setattr__(self, "_intents_built", built)
+        return built
 
-    @cached_property
-    def _one_offs_on(self) -> dict[tuple[str, date], tuple[OneOff, ...]]:
-        out: dict[tuple[str, date], list[OneOff]] = defaultdict(list)
-        for o in self.one_offs:
-            out[(o.program_id, o.date)].append(o)
-        return {k: tuple(sorted(v, key=_record_order)) for k, v in out.items()}
+    @property
+    def _one_off_index(self) -> _OneOffIndex:
+        built = self._one_offs_built
+        if built is None:
+            built = _OneOffIndex.build(self.one_offs)
+            object.__setattr__(self, "_one_offs_built", built)
+        return built
 
-    @cached_property
-    def _moves_to(self) -> dict[tuple[str, date], tuple[Reschedule, ...]]:
-        out: dict[tuple[str, date], list[Reschedule]] = defaultdict(list)
-        for o in self.one_offs:
-            if isinstance(o, Reschedule):
-                out[(o.program_id, o.to_date)].append(o)
-        return {k: tuple(sorted(v, key=_record_order)) for k, v in out.items()}
+    def updated(
+        self,
+        add: Iterable[Intent | OneOff] = (),
+        remove: Iterable[Intent | OneOff] = (),
+    ) -> PlanInputs:
+        """A copy with the records ``add`` added and the records ``remove`` taken out.
 
-    @cached_property
-    def _reschedules(self) -> dict[str, tuple[Reschedule, ...]]:
-        out: dict[str, list[Reschedule]] = defaultdict(list)
-        for o in self.one_offs:
-            if isinstance(o, Reschedule):
-                out[o.program_id].append(o)
-        return {k: tuple(sorted(v, key=_record_order)) for k, v in out.items()}
-
-    @cached_property
-    def _one_off_days(self) -> dict[date, tuple[OneOff, ...]]:
-        out: dict[date, list[OneOff]] = defaultdict(list)
-        for o in self.one_offs:
-            for d in o.dates():
-                out[d].append(o)
-        return {k: tuple(sorted(v, key=_record_order)) for k, v in out.items()}
+        Records are matched by id. The copy equals ``PlanInputs`` built from
+        the new set of records, but the indexes this one has built already
+        are updated for the records that changed, not rebuilt from scratch:
+        the way to apply one edit to a large set of records (the service does
+        this after each :meth:`Loom.record`), or to try what-ifs one record at
+        a time. Raises :class:`DuplicateIdError` when a record in ``add``
+        has the id of a record already here (and not removed), and
+        :class:`InvalidRecordError` when one in ``remove`` is not here or
+        one in ``add`` lacks its id or ``recorded_at``.
+        """
+        add, remove = tuple(add), tuple(remove)
+        gone = {r.id for r in remove}
+        intents = [r for r in self.intents if r.id not in gone]
+        one_offs = [r for r in self.one_offs if r.id not in gone]
+        if len(intents) + len(one_offs) + len(gone) != len(self.intents) + len(self.one_offs):
+            missing = sorted(gone - {r.id for r in (*self.intents, *self.one_offs)})
+            raise InvalidRecordError(
+                f"record {missing[0]!r} is not among these inputs", record_id=missing[0]
+            )
+        _check_ids(add)
+        ids = {r.id for r in intents} | {r.id for r in one_offs}
+        for r in add:
+            if r.id in ids:
+                raise DuplicateIdError("record", r.id)
+        new_intents = [r for r in add if isinstance(r, Intent)]
+        new_one_offs = [r for r in add if isinstance(r, OneOff)]
+        out = attrs.evolve(self, intents=(), one_offs=())
+        # attrs.evolve checked everything but the records; set them unchecked
+        object.__setattr__(out, "intents", (*intents, *new_intents))
+        object.__setattr__(out, "one_offs", (*one_offs, *new_one_offs))
+        old_intents = [r for r in remove if isinstance(r, Intent)]
+        old_one_offs = [r for r in remove if isinstance(r, OneOff)]
+        if self._intents_built is not None:
+            built = self._intents_built.updated(new_intents, old_intents)
+            object.__setattr__(out, "_intents_built", built)
+        if self._one_offs_built is not None:
+            made = self._one_offs_built.updated(new_one_offs, old_one_offs)
+            object.__setattr__(out, "_one_offs_built", made)
+        return out
 
     def resolve(self, key: Key, day: date, default: Any) -> Resolved:
         """Answer ``key`` on ``day`` by the one rule, or ``default`` from the template."""
-        timeline = self._timelines.get(key)
+        timeline = self._intent_index.timelines.get(key)
         entry = timeline.at(day) if timeline is not None else None
         if entry is None:
             return Resolved(default, "")
@@ -253,24 +272,156 @@ class PlanInputs:
 
     def subjects(self, kind: str, program_id: str) -> tuple[str, ...]:
         """Ids that any intent of ``kind`` ("enrolled", "staff", "vehicle") names for a program."""
-        return self._subjects.get((kind, program_id), ())
+        return self._intent_index.subjects.get((kind, program_id), ())
 
     def one_offs_for(self, program_id: str, day: date) -> tuple[OneOff, ...]:
         """One-offs of a program dated ``day``, in resolution order (oldest first)."""
-        return self._one_offs_on.get((program_id, day), ())
+        return self._one_off_index.on.get((program_id, day), ())
 
     def moves_to(self, program_id: str, day: date) -> tuple[Reschedule, ...]:
         """Reschedules that move an instance of the program onto ``day``."""
-        return self._moves_to.get((program_id, day), ())
+        return self._one_off_index.moves_to.get((program_id, day), ())
 
     def reschedules(self, program_id: str) -> tuple[Reschedule, ...]:
         """Every active reschedule of a program."""
-        return self._reschedules.get(program_id, ())
+        return self._one_off_index.reschedules.get(program_id, ())
 
     def one_offs_touching(self, day: date) -> tuple[OneOff, ...]:
         """Every one-off whose plan-changing dates include ``day``."""
-        return self._one_off_days.get(day, ())
+        return self._one_off_index.days.get(day, ())
 
 
 def _record_order(r: Intent | OneOff) -> tuple[datetime, str]:
     return (r.recorded_at or _EPOCH, r.id)
+
+
+def _entries(intent: Intent) -> Iterator[tuple[Key, _Entry]]:
+    at = intent.recorded_at or _EPOCH
+    for key, value in answers(intent):
+        yield key, _Entry(intent.start, at, intent.id, intent.end, value)
+
+
+class _IntentIndex:
+    """Timelines by question, and the subjects each (kind, program) names.
+
+    Never changed once built: :meth:`updated` copies the dictionaries and
+    replaces only the timelines of the questions the changed records answer.
+    """
+
+    __slots__ = ("subjects", "timelines")
+
+    def __init__(
+        self,
+        timelines: dict[Key, _Timeline],
+        subjects: dict[tuple[str, str], tuple[str, ...]],
+    ) -> None:
+        self.timelines = timelines
+        self.subjects = subjects
+
+    @classmethod
+    def build(cls, intents: Iterable[Intent]) -> _IntentIndex:
+        grouped: dict[Key, list[_Entry]] = defaultdict(list)
+        for intent in intents:
+            for key, entry in _entries(intent):
+                grouped[key].append(entry)
+        timelines = {k: _Timeline(v) for k, v in grouped.items()}
+        # (kind, program) -> sorted subject ids, for "who is enrolled", "who is pinned"
+        subjects: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for kind, program, subject in timelines:
+            if kind != "field":
+                subjects[(kind, program)].add(subject)
+        return cls(timelines, {k: tuple(sorted(v)) for k, v in subjects.items()})
+
+    def updated(self, add: Sequence[Intent], remove: Sequence[Intent]) -> _IntentIndex:
+        if not add and not remove:
+            return self
+        timelines, subjects = dict(self.timelines), dict(self.subjects)
+        gone = {r.id for r in remove}
+        changed: dict[Key, list[_Entry]] = {}
+        for key, _ in (pair for r in remove for pair in answers(r)):
+            if key not in changed:
+                old = timelines.get(key)
+                changed[key] = [e for e in old.entries if e.id not in gone] if old else []
+        for r in add:
+            for key, entry in _entries(r):
+                if key not in changed:
+                    old = timelines.get(key)
+                    changed[key] = list(old.entries) if old else []
+                changed[key].append(entry)
+        for key, entries in changed.items():
+            kind, program, subject = key
+            had = key in timelines
+            if entries:
+                timelines[key] = _Timeline(entries)
+            else:
+                timelines.pop(key, None)
+            if kind == "field" or had == bool(entries):
+                continue
+            names = set(subjects.get((kind, program), ()))
+            if entries:
+                names.add(subject)
+            else:
+                names.discard(subject)
+            if names:
+                subjects[(kind, program)] = tuple(sorted(names))
+            else:
+                subjects.pop((kind, program), None)
+        return _IntentIndex(timelines, subjects)
+
+
+class _OneOffIndex:
+    """One-offs by (program, date), by (program, moved-to date), reschedules
+    by program, and one-offs by every date they can change; each in record order."""
+
+    __slots__ = ("days", "moves_to", "on", "reschedules")
+
+    def __init__(self, tables: Mapping[str, dict[Any, tuple[Any, ...]]]) -> None:
+        self.on: dict[tuple[str, date], tuple[OneOff, ...]] = tables["on"]
+        self.moves_to: dict[tuple[str, date], tuple[Reschedule, ...]] = tables["moves_to"]
+        self.reschedules: dict[str, tuple[Reschedule, ...]] = tables["reschedules"]
+        self.days: dict[date, tuple[OneOff, ...]] = tables["days"]
+
+    @staticmethod
+    def _places(o: OneOff) -> Iterator[tuple[str, Any]]:
+        """Which of the four dictionaries ``o`` is in, and under which key."""
+        yield "on", (o.program_id, o.date)
+        if isinstance(o, Reschedule):
+            yield "moves_to", (o.program_id, o.to_date)
+            yield "reschedules", o.program_id
+        for d in o.dates():
+            yield "days", d
+
+    @classmethod
+    def build(cls, one_offs: Iterable[OneOff]) -> _OneOffIndex:
+        grouped: dict[str, dict[Any, list[OneOff]]] = {
+            name: defaultdict(list) for name in cls.__slots__
+        }
+        for o in one_offs:
+            for name, key in cls._places(o):
+                grouped[name][key].append(o)
+        made = {
+            name: {k: tuple(sorted(v, key=_record_order)) for k, v in table.items()}
+            for name, table in grouped.items()
+        }
+        return cls(made)
+
+    def updated(self, add: Sequence[OneOff], remove: Sequence[OneOff]) -> _OneOffIndex:
+        if not add and not remove:
+            return self
+        tables: dict[str, dict[Any, tuple[Any, ...]]] = {
+            name: dict(getattr(self, name)) for name in self.__slots__
+        }
+        gone = {r.id for r in remove}
+        for o in remove:
+            for name, key in self._places(o):
+                kept = tuple(x for x in tables[name].get(key, ()) if x.id not in gone)
+                if kept:
+                    tables[name][key] = kept
+                else:
+                    tables[name].pop(key, None)
+        for o in add:
+            for name, key in self._places(o):
+                tables[name][key] = tuple(
+                    sorted((*tables[name].get(key, ()), o), key=_record_order)
+                )
+        return _OneOffIndex(tables)

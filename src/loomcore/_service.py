@@ -57,6 +57,7 @@ from ._records import (
     Intent,
     OneOff,
     Record,
+    Reschedule,
     Retraction,
 )
 from ._store import AuditEntry, PlannedDay, RollEntry, Store
@@ -367,7 +368,8 @@ class Loom:
         window = self.window(now)
         inputs = self._inputs_around(window, record)
         validate_record(record, inputs)
-        self.store.add_record(record)
+        revision = self.store.add_record(record)
+        self._advance(revision, add=record)
         days = affected_days(record, inputs, window.start, window.end)
         self._plan_days(sorted(days), now)
         self._audit(now, record.recorded_by, "record", record.id, describe(record))
@@ -390,7 +392,7 @@ class Loom:
             recorded_by=by,
             reason=reason,
         )
-        self.store.add_retraction(retraction)
+        self._advance(self.store.add_retraction(retraction), remove=target)
         self._plan_days(sorted(affected_days(target, inputs, window.start, window.end)), now)
         self._audit(now, by, "retract", record_id, reason or describe(target))
         return retraction
@@ -747,6 +749,37 @@ class Loom:
         )
         self._cache = (revision, start, end, inputs)
         return inputs
+
+    def _advance(
+        self, revision: int, *, add: Record | None = None, remove: Record | None = None
+    ) -> None:
+        """Bring the cached inputs to ``revision``, this one change later.
+
+        Only when the cache holds the revision just before (no other writer
+        came in between); otherwise the next :meth:`_inputs` reloads. A record
+        outside the cached dates is added all the same (more records than
+        needed change no plan), except a move onto those dates from a date
+        outside them, whose origin's records the cache may lack.
+        """
+        cached = self._cache
+        if cached is None or cached[0] != revision - 1:
+            return
+        _, start, end, inputs = cached
+        if isinstance(add, Reschedule) and not start <= add.date <= end:
+            self._cache = None
+            return
+        held = inputs.intents if isinstance(remove, Intent) else inputs.one_offs
+        if remove is not None and not any(r.id == remove.id for r in held):
+            remove = None  # outside the cached dates: nothing to take out
+        self._cache = (
+            revision,
+            start,
+            end,
+            inputs.updated(
+                add=(add,) if isinstance(add, Intent | OneOff) else (),
+                remove=(remove,) if remove is not None else (),
+            ),
+        )
 
     def _inputs_around(self, window: Window, record: Record) -> PlanInputs:
         """Inputs for the window and the dates a record names (to validate it)."""
