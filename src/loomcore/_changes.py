@@ -28,7 +28,7 @@ from ._errors import (
 )
 from ._inputs import PlanInputs
 from ._model import Organisation
-from ._plan import DayPlan, has_instance, is_scheduled, plan_day
+from ._plan import has_instance, is_scheduled, rosters
 from ._records import (
     RESOURCE_INTENTS,
     Absence,
@@ -162,23 +162,19 @@ def _short(value: object) -> str:
     return str(value)
 
 
-def validate_record(
-    record: Record, inputs: PlanInputs, plans: dict[date, DayPlan] | None = None
-) -> None:
+def validate_record(record: Record, inputs: PlanInputs) -> None:
     """Raise, as :meth:`Loom.record` does, when ``record`` cannot be recorded.
 
     Unknown ids, an exception on a date with no instance, an absence of
     someone not on the instance, an extra attendance of someone already on
-    it. ``plans`` caches day plans across many records (``Loom.load``).
+    it.
     """
     check_references(inputs.organisation, (record,))
     if isinstance(record, OneOff):
-        _validate_one_off(record, inputs, plans)
+        _validate_one_off(record, inputs)
 
 
-def _validate_one_off(
-    record: OneOff, inputs: PlanInputs, plans: dict[date, DayPlan] | None
-) -> None:
+def _validate_one_off(record: OneOff, inputs: PlanInputs) -> None:
     if isinstance(record, Reschedule):
         # moving a date that is already moved is allowed: the later move wins
         if not is_scheduled(inputs, record.program_id, record.date):
@@ -188,16 +184,10 @@ def _validate_one_off(
         raise NoInstanceError(record.program_id, record.date, record.id)
     if not isinstance(record, Absence | ExtraAttendance):
         return
-    plan = plans.get(record.date) if plans is not None else None
-    if plan is None:
-        plan = plan_day(inputs, record.date)
-        if plans is not None:
-            plans[record.date] = plan
     # who is on the instance for a reason other than this record itself
     on_instance = {
         a.participant_id
-        for i in plan.instances
-        if i.program_id == record.program_id
+        for i in rosters(inputs, record.program_id, record.date)
         for a in i.allocations
         if set(a.provenance) - {record.id}
     }

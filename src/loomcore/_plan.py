@@ -299,16 +299,7 @@ def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
     instances: list[Instance] = []
     applied: set[str] = set()
     for program in inputs.organisation.programs:
-        state = _state(inputs, program, day)
-        if state.scheduled(day):
-            moved_away = _winning_move_from(inputs, program.id, day)
-            if moved_away is None:
-                instances.append(_instance(inputs, program, state, day, day, None, applied))
-            else:
-                applied.add(moved_away.id)
-        for move in _winning_moves_to(inputs, program.id, day):
-            if _state(inputs, program, move.date).scheduled(move.date):
-                instances.append(_instance(inputs, program, state, day, move.date, move, applied))
+        instances += _program_instances(inputs, program, day, applied)
     warnings = [
         _orphan_warning(o, day, inputs)
         for o in inputs.one_offs_touching(day)
@@ -319,6 +310,38 @@ def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
     if inputs.catalogue is not None:
         instances = [_with_billing(inputs, inputs.catalogue, day, i) for i in instances]
     return DayPlan(date=day, instances=tuple(instances), warnings=tuple(sorted(warnings)))
+
+
+def _program_instances(
+    inputs: PlanInputs, program: Program, day: date, applied: set[str]
+) -> list[Instance]:
+    """The program's instances on ``day``: who comes, when and where; no resources yet.
+
+    Adds to ``applied`` the ids of the one-offs that took effect.
+    """
+    instances = []
+    state = _state(inputs, program, day)
+    if state.scheduled(day):
+        moved_away = _winning_move_from(inputs, program.id, day)
+        if moved_away is None:
+            instances.append(_instance(inputs, program, state, day, day, None, applied))
+        else:
+            applied.add(moved_away.id)
+    for move in _winning_moves_to(inputs, program.id, day):
+        if _state(inputs, program, move.date).scheduled(move.date):
+            instances.append(_instance(inputs, program, state, day, move.date, move, applied))
+    return instances
+
+
+def rosters(inputs: PlanInputs, program_id: str, day: date) -> list[Instance]:
+    """The program's instances on ``day`` as :func:`plan_day` makes them, but
+    without shifts, bus runs or billing: their allocations and status only.
+
+    What checking an exception needs (who is on the instance), at the cost of
+    one program instead of the whole day.
+    """
+    program = inputs.programs.get(program_id)
+    return [] if program is None else _program_instances(inputs, program, day, set())
 
 
 def _with_resources(inputs: PlanInputs, day: date, instances: list[Instance]) -> list[Instance]:

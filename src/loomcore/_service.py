@@ -442,9 +442,8 @@ class Loom:
             intents=[*existing.intents, *(r for r in stamped if isinstance(r, Intent))],
             one_offs=[*existing.one_offs, *(r for r in stamped if isinstance(r, OneOff))],
         )
-        plans: dict[date, DayPlan] = {}
         for r in stamped:
-            validate_record(r, trial, plans)
+            validate_record(r, trial)
         self.store.set_organisation(organisation)
         for r in stamped:
             self.store.add_record(r)
