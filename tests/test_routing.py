@@ -6,6 +6,7 @@ import importlib.util
 import math
 import random
 import sys
+from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 from types import ModuleType
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loomcore import InvalidRecordError
+from loomcore import InvalidRecordError, _routing
 from loomcore._model import Location
 from loomcore._routing import (
     GreatCircleTravel,
@@ -193,6 +194,172 @@ def test_routes_follow_the_given_vehicle_order_and_skip_unused_vehicles() -> Non
 def test_bad_input_raises(call: object) -> None:
     with pytest.raises(InvalidRecordError):
         call()  # type: ignore[operator]
+
+
+# -- one search for both directions ---------------------------------------------
+
+
+@pytest.fixture
+def searches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Count the searches run, starting with nothing remembered."""
+    ran: list[int] = []
+    solve = _routing._solve
+
+    def counted(p: _routing._Problem) -> _routing._Search:
+        ran.append(p.n)
+        return solve(p)
+
+    monkeypatch.setattr(_routing, "_solve", counted)
+    _routing._remembered.cache_clear()
+    yield ran
+    _routing._remembered.cache_clear()
+
+
+def both_ways(riders: list[Rider]) -> tuple[list[Seats], list[Seats]]:
+    """Two vans each way: pickups from their depots, drop-offs back to them."""
+    depots = {"a": DEPOT, "b": at(-6, -4)}
+    up = [Seats(key=k, seats=3, wheelchair_places=1, start=d, end=VENUE) for k, d in depots.items()]
+    down = [attrs.evolve(v, start=v.end, end=v.start) for v in up]
+    return up, down
+
+
+HOMES = [
+    Rider(key=f"r{i}", location=at(e, n), wheelchair=i == 2)
+    for i, (e, n) in enumerate([(3, 4), (-5, 2), (8, -1), (-2, -7), (6, 6), (1, -3)])
+]
+
+
+def test_a_symmetric_model_plans_the_drop_off_as_the_pickup_backwards(
+    searches: list[int],
+) -> None:
+    up, down = both_ways(HOMES)
+    pickup = plan_routes(HOMES, up, direction="pickup", max_ride_minutes=20)
+    dropoff = plan_routes(HOMES, down, direction="dropoff", max_ride_minutes=20)
+    assert searches == [6]  # one search served both
+    assert [(r.vehicle, r.riders[::-1]) for r in pickup.routes] == [
+        (r.vehicle, r.riders) for r in dropoff.routes
+    ]
+    for there, back in zip(pickup.routes, dropoff.routes, strict=True):
+        assert back.km == pytest.approx(there.km)
+        assert back.minutes == pytest.approx(there.minutes)
+        assert back.ride_minutes == pytest.approx(there.ride_minutes[::-1])
+    assert (pickup.unserved, pickup.over_ride_limit) == (dropoff.unserved, dropoff.over_ride_limit)
+    # each direction's figures are its own, summed in driving order
+    by_key = {r.key: r for r in HOMES}
+    for plan, vans, direction in ((pickup, up, "pickup"), (dropoff, down, "dropoff")):
+        for route in plan.routes:
+            van = next(v for v in vans if v.key == route.vehicle)
+            km, minutes, rides = expected_route(route, van, by_key, GC, direction)
+            assert (route.km, route.minutes, list(route.ride_minutes)) == (km, minutes, rides)
+    # the same problem again in any order, or another limit
+    again = plan_routes(HOMES[::-1], up[::-1], direction="pickup", max_ride_minutes=20)
+    assert sorted(again.routes, key=lambda r: r.vehicle) == list(pickup.routes)
+    plan_routes(HOMES, down, direction="dropoff", max_ride_minutes=30)
+    assert searches == [6, 6]
+
+
+def test_a_remembered_search_gives_the_plan_a_fresh_one_would(searches: list[int]) -> None:
+    up, down = both_ways(HOMES)
+    dropoff = plan_routes(HOMES, down, direction="dropoff")
+    pickup = plan_routes(HOMES, up, direction="pickup")
+    assert searches == [6]
+    _routing._remembered.cache_clear()
+    assert plan_routes(HOMES, up, direction="pickup") == pickup
+    _routing._remembered.cache_clear()
+    assert plan_routes(HOMES, down, direction="dropoff") == dropoff
+    assert searches == [6, 6, 6]
+
+
+@attrs.frozen
+class ManhattanTravel:
+    """City blocks: the same either way, exactly."""
+
+    symmetric = True
+
+    def km(self, a: Location, b: Location) -> float:
+        return (abs(a.lat - b.lat) + abs(a.lon - b.lon)) * 100.0
+
+    def minutes(self, a: Location, b: Location) -> float:
+        return self.km(a, b) * 1.7
+
+
+@attrs.frozen
+class UndeclaredManhattanTravel:
+    """The same city blocks, not declared symmetric."""
+
+    def km(self, a: Location, b: Location) -> float:
+        return ManhattanTravel().km(a, b)
+
+    def minutes(self, a: Location, b: Location) -> float:
+        return ManhattanTravel().minutes(a, b)
+
+
+@pytest.mark.parametrize("direction", ["pickup", "dropoff"])
+def test_declaring_a_model_symmetric_changes_no_plan(direction: str, searches: list[int]) -> None:
+    up, down = both_ways(HOMES)
+    vans = up if direction == "pickup" else down
+    declared = plan_routes(HOMES, vans, direction=direction, travel=ManhattanTravel())  # type: ignore[arg-type]
+    undeclared = plan_routes(HOMES, vans, direction=direction, travel=UndeclaredManhattanTravel())  # type: ignore[arg-type]
+    assert declared == undeclared
+    assert len(searches) == 2
+
+
+def test_a_model_that_is_not_symmetric_gets_a_search_each_way(searches: list[int]) -> None:
+    travel = UphillTravel()
+    up, down = both_ways(HOMES)
+    by_key = {r.key: r for r in HOMES}
+    for vans, direction in ((up, "pickup"), (down, "dropoff"), (up, "pickup")):
+        plan = plan_routes(HOMES, vans, direction=direction, travel=travel)  # type: ignore[arg-type]
+        assert sorted(k for r in plan.routes for k in r.riders) == sorted(by_key)
+        for route in plan.routes:
+            van = next(v for v in vans if v.key == route.vehicle)
+            km, minutes, rides = expected_route(route, van, by_key, travel, direction)
+            assert route.km == pytest.approx(km, abs=1e-9)
+            assert route.minutes == pytest.approx(minutes, abs=1e-9)
+            assert route.ride_minutes == pytest.approx(tuple(rides), abs=1e-9)
+    assert searches == [6, 6]  # the second pickup was remembered
+
+
+@attrs.define
+class MutableTravel:
+    """A travel model that cannot be hashed (attrs leaves mutable classes unhashable)."""
+
+    road_factor: float = 1.3
+
+    def km(self, a: Location, b: Location) -> float:
+        return GreatCircleTravel(road_factor=self.road_factor).km(a, b)
+
+    def minutes(self, a: Location, b: Location) -> float:
+        return GreatCircleTravel(road_factor=self.road_factor).minutes(a, b)
+
+
+def test_a_model_that_cannot_be_hashed_still_plans(searches: list[int]) -> None:
+    travel = MutableTravel()
+    with pytest.raises(TypeError):
+        hash(travel)
+    up, _ = both_ways(HOMES)
+    plan = plan_routes(HOMES, up, direction="pickup", travel=travel)
+    assert plan == plan_routes(HOMES, up, direction="pickup", travel=travel)
+    assert plan == plan_routes(HOMES, up, direction="pickup")  # the same distances as GC
+    assert searches == [6, 6, 6]  # nothing remembered for the unhashable model
+    assert _routing._remembered.cache_info().currsize == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
+    st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
+    st.floats(0.5, 3.0),
+    st.floats(5.0, 120.0),
+)
+def test_great_circle_travel_is_exactly_symmetric(
+    a: tuple[float, float], b: tuple[float, float], factor: float, speed: float
+) -> None:
+    travel = GreatCircleTravel(road_factor=factor, speed_kmh=speed)
+    p, q = Location(lat=a[0], lon=a[1]), Location(lat=b[0], lon=b[1])
+    assert travel.symmetric
+    assert travel.km(p, q) == travel.km(q, p)
+    assert travel.minutes(p, q) == travel.minutes(q, p)
 
 
 # -- properties ----------------------------------------------------------------

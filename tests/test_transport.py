@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from loomcore import (
     VehiclePin,
     Venue,
     Weekly,
+    _routing,
     plan_day,
 )
 
@@ -112,6 +114,26 @@ def test_runs_carry_every_rider_with_times_and_seats() -> None:
     dropoffs = [r for r in inst.bus_runs if r.direction == "dropoff"]
     assert all(r.departs == inst.end + timedelta(minutes=5) for r in dropoffs)
     assert [w.code for w in inst.warnings] == []
+
+
+def test_drop_off_runs_are_the_pickup_runs_backwards_from_one_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    searches: list[int] = []
+    solve = _routing._solve
+
+    def counted(p: _routing._Problem) -> _routing._Search:
+        searches.append(p.n)
+        return solve(p)
+
+    monkeypatch.setattr(_routing, "_solve", counted)
+    _routing._remembered.cache_clear()
+    (inst,) = day_plan(org([bus("b1"), bus("b2")]), *enrol("am", range(14))).instances
+    assert searches == [14]  # the default travel model is symmetric: one search each way
+    pickups = {r.vehicle_id: r.riders for r in inst.bus_runs if r.direction == "pickup"}
+    dropoffs = {r.vehicle_id: r.riders for r in inst.bus_runs if r.direction == "dropoff"}
+    assert pickups == {v: riders[::-1] for v, riders in dropoffs.items()}
+    _routing._remembered.cache_clear()
 
 
 def test_wheelchair_riders_need_wheelchair_places() -> None:

@@ -14,6 +14,17 @@ the start to their stop. A pickup read backwards is exactly that: the solver
 transposes the travel matrices, swaps each vehicle's two ends, solves, and
 reverses the routes. Distances along a reversed route over the transposed
 matrix are those of the forward route, so one-way road networks are honoured.
+A travel model that declares itself ``symmetric`` needs no transposing: a
+pickup is then the very problem of the drop-off with the same riders and
+vehicles, and one search serves both.
+
+Searches are remembered (the 8,192 most recent, when the travel model can
+be hashed), keyed by the problem in drop-off form: the riders, the vehicles
+with a pickup's ends swapped, the travel model, the limits, and whether the
+matrices were transposed. A remembered search gives the routes' stops; their
+figures are summed afresh in driving order for the direction asked. The
+week-to-week repeats of a roll, and a drop-off after its pickup with a
+symmetric model, cost one search.
 
 A ride runs from the moment the vehicle leaves the venue (or the rider's
 home) to the moment it reaches the rider's home (or the venue), with the
@@ -42,10 +53,11 @@ The search:
    that shorten the drive, minutes over a limit are worked down by
    ruin and recreate, whose insertion prices them.
 4. Up to 200 ruin-and-recreate rounds, 25 per rider for small runs (strings
-   of stops removed around a random rider, then reinserted greedily in a random, far-first or
-   near-first order, or by regret) under simulated annealing, each candidate
-   that beats the current plan polished by local search. The loop stops
-   early after 100 rounds without a new best.
+   of stops removed around a random rider, then reinserted greedily in a
+   random, far-first or near-first order, or by regret) under simulated
+   annealing, each candidate that beats the current plan polished by local
+   search. The loop stops early after 100 rounds without a new best (half
+   the rounds, for small runs).
 
 Invariants:
 
@@ -55,16 +67,18 @@ Invariants:
 3. Riders are left out only when no vehicle has room of their kind left.
 4. Same inputs, same plan: riders and vehicles are handled in key order,
    ties go to the first in that order, the random stream is
-   ``random.Random(0)`` and the work is counted in rounds, never timed.
+   ``random.Random(0)`` and the work is counted in rounds, never timed. A
+   remembered search is the one a fresh call would run.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Sequence
-from itertools import pairwise
-from typing import Literal, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from itertools import chain, pairwise
+from typing import ClassVar, Literal, Protocol
 
 import attrs
 
@@ -84,12 +98,22 @@ _ROUNDS_PER_RIDER = 25  # small runs need fewer: the budget is min(_ROUNDS, 25 n
 _STRINGS = 3  # most routes one ruin touches
 _STRING_LEN = 8  # longest string of stops one ruin removes from a route
 _HEAT = 3.0  # starting temperature, in mean km per rider of the first plan
+_MEMO = 8192  # searches remembered
 
 Plan = tuple[list[list[int]], list[int]]  # routes by vehicle, riders left out
+Found = tuple[tuple[tuple[int, ...], ...], tuple[int, ...]]  # a search's stops, left out
 
 
 class Travel(Protocol):
-    """Distances and driving times between two points; need not be symmetric."""
+    """Distances and driving times between two points; need not be symmetric.
+
+    A model must be pure: the same two points always give the same answers.
+    A model may declare a class attribute ``symmetric = True`` (read with
+    ``getattr(travel, "symmetric", False)``) when ``km(a, b) == km(b, a)``
+    and ``minutes(a, b) == minutes(b, a)`` hold exactly, to the last bit:
+    pickups and drop-offs then share one search. A model that can be hashed
+    (equal models hashing alike) lets searches be remembered across calls.
+    """
 
     def km(self, a: Location, b: Location) -> float:
         """Road distance from ``a`` to ``b`` in kilometres, non-negative."""
@@ -108,13 +132,17 @@ def _positive(inst: object, attribute: attrs.Attribute[float], value: float) -> 
 @attrs.frozen(kw_only=True)
 class GreatCircleTravel:
     """The default travel model: great-circle distance times a road factor,
-    driven at a constant speed."""
+    driven at a constant speed. Symmetric to the last bit."""
+
+    symmetric: ClassVar[bool] = True  # km(a, b) == km(b, a), minutes likewise
 
     road_factor: float = attrs.field(default=1.3, validator=_positive)
     speed_kmh: float = attrs.field(default=35.0, validator=_positive)
 
     def km(self, a: Location, b: Location) -> float:
-        """Haversine distance times ``road_factor``."""
+        """Haversine distance times ``road_factor``, the same either way."""
+        if (b.lat, b.lon) < (a.lat, a.lon):  # one order of the two points: exactly symmetric
+            a, b = b, a
         p1, p2 = math.radians(a.lat), math.radians(b.lat)
         h = (
             math.sin((p2 - p1) / 2) ** 2
@@ -193,23 +221,24 @@ class RoutePlan:
 
 
 class _Problem:
-    """One call's data in drop-off form. Riders are 0..n-1; vehicle v starts
-    at node n + 2v and ends at node n + 2v + 1."""
+    """One call's data in drop-off form (``vehicles`` given so, and the
+    matrices transposed for a pickup unless the travel model is symmetric).
+    Riders are 0..n-1; vehicle v starts at node n + 2v and ends at node n + 2v + 1."""
 
     def __init__(
         self,
         riders: Sequence[Rider],
         vehicles: Sequence[Seats],
         travel: Travel,
-        reverse: bool,
+        transpose: bool,
         max_ride: float,
         stop: float,
     ) -> None:
         self.n, self.m, self.stop = len(riders), len(vehicles), stop
-        ends = [(v.end, v.start) if reverse else (v.start, v.end) for v in vehicles]
-        points = [r.location for r in riders] + [x for pair in ends for x in pair]
-        self.D, self.T = _matrices(points, travel, reverse)
+        points = [r.location for r in riders] + [x for v in vehicles for x in (v.start, v.end)]
+        self.D, self.T = _matrices(points, travel, transpose)
         self.Dt = [list(col) for col in zip(*self.D, strict=True)]  # Dt[b][a] == D[a][b]
+        self.Tt = [list(col) for col in zip(*self.T, strict=True)]
         self.start = [self.n + 2 * v for v in range(self.m)]
         self.end = [self.n + 2 * v + 1 for v in range(self.m)]
         self.wc = [int(r.wheelchair) for r in riders]
@@ -233,17 +262,19 @@ class _Problem:
 def _matrices(
     points: list[Location], travel: Travel, transpose: bool
 ) -> tuple[list[list[float]], list[list[float]]]:
-    """Distance and time matrices over ``points``, each pair asked of ``travel`` once."""
+    """Distance and time matrices over ``points``, each pair asked of ``travel``
+    once (each pair either way round once, if it is symmetric)."""
     index: dict[Location, int] = {}
     for p in points:
         index.setdefault(p, len(index))
     places = list(index)
-    km = [[float(travel.km(a, b)) for b in places] for a in places]
+    symmetric = bool(getattr(travel, "symmetric", False))
+    km = _table(places, travel.km, symmetric)
     if type(travel) is GreatCircleTravel:  # the same arithmetic as its minutes(), half the work
         speed = travel.speed_kmh
         mins = [[x / speed * 60.0 for x in row] for row in km]
     else:
-        mins = [[float(travel.minutes(a, b)) for b in places] for a in places]
+        mins = _table(places, travel.minutes, symmetric)
     for row in km + mins:
         if not all(0.0 <= x < math.inf for x in row):
             raise InvalidRecordError("the travel model returned a negative or non-finite value")
@@ -251,6 +282,20 @@ def _matrices(
     if transpose:
         return [[km[j][i] for j in ids] for i in ids], [[mins[j][i] for j in ids] for i in ids]
     return [[km[i][j] for j in ids] for i in ids], [[mins[i][j] for j in ids] for i in ids]
+
+
+def _table(
+    places: list[Location], measure: Callable[[Location, Location], float], symmetric: bool
+) -> list[list[float]]:
+    """``measure`` between every two places; each pair measured one way only if symmetric."""
+    if not symmetric:
+        return [[float(measure(a, b)) for b in places] for a in places]
+    table = [[0.0] * len(places) for _ in places]
+    for i, a in enumerate(places):
+        row = table[i]
+        for j in range(i, len(places)):
+            row[j] = table[j][i] = float(measure(a, places[j]))
+    return table
 
 
 class _Search:
@@ -279,24 +324,36 @@ class _Search:
         """Recompute route ``v``'s cached figures after a change."""
         p, r, where, pos = self.p, self.routes[v], self.where, self.pos
         D, T, L, stop, wc = p.D, p.T, p.limit, p.stop, p.wc
-        prev, t, km, ex, chairs = p.start[v], -stop, 0.0, 0.0, 0
-        arr, cum = [0.0] * len(r), [0.0] * len(r)
-        for i, x in enumerate(r):
+        prev, t, km, ex, chairs, i = p.start[v], -stop, 0.0, 0.0, 0, 0
+        arr: list[float] = []
+        cum: list[float] = []
+        spares: list[float] = []
+        for x in r:
             km += D[prev][x]
             t += stop + T[prev][x]
-            arr[i], cum[i], where[x], pos[x], prev = t, km, v, i, x
+            arr.append(t)
+            cum.append(km)
+            where[x] = v
+            pos[x] = i
+            i += 1
             chairs += wc[x]
-            if t > L[x]:
+            spare = L[x] - t
+            spares.append(spare)
+            if spare < 0:
                 ex += t - L[x]
+            prev = x
         # From each stop on: how many riders are late, and the least spare
         # time of those who are not (what a later arrival may use up).
-        slack, late = [math.inf] * (len(r) + 1), [0] * (len(r) + 1)
-        for i in range(len(r) - 1, -1, -1):
-            spare = L[r[i]] - arr[i]
+        slack, late = [math.inf] * (i + 1), [0] * (i + 1)
+        least, count = math.inf, 0
+        while i:
+            i -= 1
+            spare = spares[i]
             if spare < 0:
-                slack[i], late[i] = slack[i + 1], late[i + 1] + 1
-            else:
-                slack[i], late[i] = min(slack[i + 1], spare), late[i + 1]
+                count += 1
+            elif spare < least:
+                least = spare
+            slack[i], late[i] = least, count
         self.km[v] = km + D[prev][p.end[v]] if r else 0.0
         self.excess[v], self.arr[v], self.cum[v] = ex, arr, cum
         self.slack[v], self.late[v] = slack, late
@@ -387,38 +444,49 @@ class _Search:
         p = self.p
         if (self.wload[v] >= p.places[v]) if p.wc[u] else (self.load[v] >= p.seats[v]):
             return math.inf, -1
-        D, T, stop, lim = p.D, p.T, p.stop, p.limit[u]
+        D, stop, lim = p.D, p.stop, p.limit[u]
+        to_u, from_u, time_to_u, time_from_u = p.Dt[u], D[u], p.Tt[u], p.T[u]
         r, arr, slack, late = self.routes[v], self.arr[v], self.slack[v], self.late[v]
-        prev, depart, k = p.start[v], 0.0, len(r)
+        prev, depart = p.start[v], 0.0
         best, bi = bound, -1
-        for i in range(k + 1):
-            nxt = r[i] if i < k else p.end[v]
-            t = depart + T[prev][u]
-            c = D[prev][u] + D[u][nxt] - (D[prev][nxt] if k else 0.0)
+        for i, nxt in enumerate(r):
+            t = depart + time_to_u[prev]
+            c = to_u[prev] + from_u[nxt] - D[prev][nxt]
             if t > lim:
                 c += _LATE_COST * (t - lim)
-            if i < k and c < best:
-                shift = t + stop + T[u][nxt] - arr[i]  # later arrival at every later stop
+            if c < best:
+                shift = t + stop + time_from_u[nxt] - arr[i]  # later arrival at every later stop
                 if shift < 0:
                     c += _LATE_COST * self._lateness(v, i, shift)
                 else:  # exact unless an on-time rider becomes late
-                    c += _LATE_COST * (shift * late[i] + max(0.0, shift - slack[i]))
-                    if shift > slack[i] and c < best:
-                        extra = self._lateness(v, i, shift) - shift * late[i] - shift + slack[i]
+                    room = slack[i]
+                    c += _LATE_COST * (shift * late[i] + (shift - room if shift > room else 0.0))
+                    if shift > room and c < best:
+                        extra = self._lateness(v, i, shift) - shift * late[i] - shift + room
                         c += _LATE_COST * extra
-            if c < best:
-                best, bi = c, i
-            if i < k:
-                depart = arr[i] + stop
+                if c < best:
+                    best, bi = c, i
+            depart = arr[i] + stop
             prev = nxt
+        # the last place: just before the end, with no stop after it
+        end = p.end[v]
+        t = depart + time_to_u[prev]
+        c = to_u[prev] + from_u[end] - D[prev][end] if r else to_u[prev] + from_u[end]
+        if t > lim:
+            c += _LATE_COST * (t - lim)
+        if c < best:
+            return c, len(r)
         return (best, bi) if bi >= 0 else (math.inf, -1)
 
     def _lateness(self, v: int, i: int, shift: float) -> float:
         """Extra lateness of route ``v``'s stops from ``i`` on if reached ``shift`` later."""
         r, arr, L = self.routes[v], self.arr[v], self.p.limit
         return sum(
-            max(0.0, arr[j] + shift - L[r[j]]) - max(0.0, arr[j] - L[r[j]])
-            for j in range(i, len(r))
+            [
+                (later if (later := a + shift - L[x]) > 0.0 else 0.0)
+                - (over if (over := a - L[x]) > 0.0 else 0.0)
+                for a, x in zip(arr[i:], r[i:], strict=True)
+            ]
         )
 
     def regret_insert(self, pool: list[int]) -> None:
@@ -428,8 +496,13 @@ class _Search:
         while table:
             pick, top = -1, (-math.inf, 0.0)
             for u, options in table.items():
-                costs = [*sorted(c for c, _ in options), math.inf]
-                score = (costs[1] - costs[0] if costs[0] < math.inf else -1.0, -costs[0])
+                first = second = math.inf  # the two least costs
+                for c, _ in options:
+                    if c < first:
+                        first, second = c, first
+                    elif c < second:
+                        second = c
+                score = (second - first if first < math.inf else -1.0, -first)
                 if score > top:
                     pick, top = u, score
             options = table.pop(pick)
@@ -487,7 +560,11 @@ class _Search:
         rest = A[:i] + A[i + size :]
         chairs = sum(p.wc[x] for x in seg)
         to_first, to_last, from_first, from_last = p.Dt[first], p.Dt[last], D[first], D[last]
-        fits = [v == a or self._fits(v, size, chairs) for v in range(p.m)]
+        wload, load, places, seats = self.wload, self.load, p.places, p.seats
+        fits = [
+            v == a or (wload[v] + chairs <= places[v] and load[v] + size - chairs <= seats[v])
+            for v in range(p.m)
+        ]
         for w in p.close[u]:
             b = where[w]
             if b < 0 or not fits[b] or w in seg:
@@ -520,10 +597,6 @@ class _Search:
             ):
                 return True
         return False
-
-    def _fits(self, v: int, size: int, chairs: int) -> bool:
-        p = self.p
-        return self.wload[v] + chairs <= p.places[v] and self.load[v] + size - chairs <= p.seats[v]
 
     def _swap(self, u: int, a: int, i: int, pu: int, su: int) -> bool:
         """Swap ``u`` with a neighbour, each taking the other's place."""
@@ -659,31 +732,37 @@ class _Search:
 
     def ruin(self) -> list[int]:
         """Remove strings of stops from a few routes near a random rider."""
-        p, rng = self.p, self.rng
-        served = [u for u in range(p.n) if self.where[u] >= 0]
-        if not served:
+        p, bits, where, dirty = self.p, self.rng.getrandbits, self.where, self.dirty
+        # every rider is on a route or left out, so the served are all but those
+        count = p.n - len(self.unserved)
+        if not count:
             return []
-        seed = served[rng.randrange(len(served))]
-        strings = rng.randint(1, min(_STRINGS, sum(1 for r in self.routes if r)))
-        longest = max(1, min(_STRING_LEN, len(served) // 3))
+        k = _below(bits, count)
+        seed = k if not self.unserved else [u for u in range(p.n) if where[u] >= 0][k]
+        used = p.m - self.routes.count([])
+        strings = 1 + _below(bits, min(_STRINGS, used))
+        longest = max(1, min(_STRING_LEN, count // 3))
         hit: list[int] = []
         removed: list[int] = []
-        for w in [seed, *p.near[seed]]:
-            v = self.where[w]
-            if len(hit) == strings:
-                break
+        for w in chain((seed,), p.near[seed]):
+            v = where[w]
             if v < 0 or v in hit:
                 continue
             hit.append(v)
             r, j = self.routes[v], self.pos[w]
-            size = rng.randint(1, min(longest, len(r)))
-            lo = rng.randint(max(0, j - size + 1), min(j, len(r) - size))
+            size = 1 + _below(bits, min(longest, len(r)))
+            lo = max(0, j - size + 1)
+            lo += _below(bits, min(j, len(r) - size) - lo + 1)
             removed += r[lo : lo + size]
-            for x in r[max(0, lo - 1) : lo] + r[lo + size : lo + size + 1]:
-                self.dirty[x] = True
+            if lo:
+                dirty[r[lo - 1]] = True
+            if lo + size < len(r):
+                dirty[r[lo + size]] = True
             self.routes[v] = r[:lo] + r[lo + size :]
+            if len(hit) == strings:
+                break
         for u in removed:
-            self.where[u] = self.pos[u] = -1
+            where[u] = self.pos[u] = -1
         for v in hit:
             self.refresh(v)
         return removed
@@ -691,7 +770,7 @@ class _Search:
     def recreate(self, removed: list[int]) -> None:
         """Insert the removed riders, and any left out, in one of four orders."""
         pool, self.unserved = removed + self.unserved, []
-        how = self.rng.randrange(4)
+        how = _below(self.rng.getrandbits, 4)
         if how == 3:
             self.regret_insert(pool)
             return
@@ -701,6 +780,17 @@ class _Search:
             pool.sort(key=lambda u: self.p.reach[u], reverse=how == 1)
         for u in pool:
             self.insert(u, *self.cheapest(u)[1:])
+
+
+def _below(bits: Callable[[int], int], n: int) -> int:
+    """A number in ``range(n)``, ``n > 0``, drawn from the random bits exactly as
+    ``random.Random.randrange(n)`` draws it (``randint(a, b)`` is ``a + _below(bits,
+    b - a + 1)``), without its checks of the arguments."""
+    k = n.bit_length()
+    r = bits(k)
+    while r >= n:
+        r = bits(k)
+    return r
 
 
 def _solve(p: _Problem) -> _Search:
@@ -765,6 +855,7 @@ def _fill_nearest_first(s: _Search) -> None:
 
 
 Direction = Literal["pickup", "dropoff"]
+_Key = tuple[tuple[Rider, ...], tuple[Seats, ...], Travel, bool, float, float]
 _GREAT_CIRCLE = GreatCircleTravel()
 
 
@@ -792,7 +883,7 @@ def plan_routes(
         raise InvalidRecordError(f"direction must be 'pickup' or 'dropoff', got {direction!r}")
     if not (max_ride_minutes > 0 and stop_minutes >= 0):
         raise InvalidRecordError("max_ride_minutes must be positive and stop_minutes not negative")
-    rs = sorted(riders, key=lambda r: r.key)
+    rs = tuple(sorted(riders, key=lambda r: r.key))
     given = list(vehicles)
     vs = sorted(given, key=lambda v: v.key)
     for kind, keys in (("rider", [r.key for r in rs]), ("vehicle", [v.key for v in vs])):
@@ -800,9 +891,17 @@ def plan_routes(
         if twins:
             raise InvalidRecordError(f"duplicate {kind} key {twins[0]!r}", record_id=twins[0])
     back = direction == "pickup"
-    p = _Problem(rs, vs, travel, back, max_ride_minutes, stop_minutes)
-    s = _solve(p)
-    routes = {vs[v].key: _route(p, v, s.routes[v], vs[v].key, rs, back) for v in range(p.m)}
+    # the problem in drop-off form: a pickup's vehicles with their ends swapped
+    drop = tuple(attrs.evolve(v, start=v.end, end=v.start) if back else v for v in vs)
+    transpose = back and not getattr(travel, "symmetric", False)
+    args: _Key = (rs, drop, travel, transpose, max_ride_minutes, stop_minutes)
+    try:
+        hash(args)
+    except TypeError:  # a travel model that cannot be hashed: nothing remembered
+        stops, left_out = _search(*args)
+    else:
+        stops, left_out = _remembered(args)
+    routes = {v.key: _route(v, stops[i], rs, travel, back, stop_minutes) for i, v in enumerate(vs)}
     over = sorted(
         key
         for r in routes.values()
@@ -811,31 +910,54 @@ def plan_routes(
     )
     return RoutePlan(
         routes=tuple(routes[v.key] for v in given if routes[v.key].riders),
-        unserved=tuple(sorted(rs[u].key for u in s.unserved)),
+        unserved=tuple(sorted(rs[u].key for u in left_out)),
         over_ride_limit=tuple(over),
     )
 
 
-def _route(p: _Problem, v: int, nodes: list[int], key: str, rs: list[Rider], back: bool) -> Route:
+def _search(
+    riders: tuple[Rider, ...],
+    vehicles: tuple[Seats, ...],
+    travel: Travel,
+    transpose: bool,
+    max_ride: float,
+    stop: float,
+) -> Found:
+    """The stops of each vehicle (by index) and the riders left out, in drop-off form."""
+    s = _solve(_Problem(riders, vehicles, travel, transpose, max_ride, stop))
+    return tuple(tuple(r) for r in s.routes), tuple(s.unserved)
+
+
+@lru_cache(maxsize=_MEMO)
+def _remembered(key: _Key) -> Found:
+    """``_search`` remembered: it is pure and its arguments frozen values, so
+    remembering it never changes an answer."""
+    return _search(*key)
+
+
+def _route(
+    vehicle: Seats,
+    nodes: Sequence[int],
+    rs: Sequence[Rider],
+    travel: Travel,
+    back: bool,
+    stop: float,
+) -> Route:
     """The route as the caller sees it, figures summed in driving order."""
     if not nodes:
-        return Route(vehicle=key, riders=(), km=0.0, minutes=0.0, ride_minutes=())
-    if back:  # a pickup was solved backwards over transposed matrices
-        path = [p.end[v], *reversed(nodes), p.start[v]]
-        km = sum(p.D[b][a] for a, b in pairwise(path))
-        legs = [p.T[b][a] for a, b in pairwise(path)]
-    else:
-        path = [p.start[v], *nodes, p.end[v]]
-        km = sum(p.D[a][b] for a, b in pairwise(path))
-        legs = [p.T[a][b] for a, b in pairwise(path)]
-    n, stop = len(nodes), p.stop
+        return Route(vehicle=vehicle.key, riders=(), km=0.0, minutes=0.0, ride_minutes=())
+    order = [rs[x] for x in (reversed(nodes) if back else nodes)]  # a pickup was solved backwards
+    path = [vehicle.start, *(r.location for r in order), vehicle.end]
+    km = sum(float(travel.km(a, b)) for a, b in pairwise(path))
+    legs = [float(travel.minutes(a, b)) for a, b in pairwise(path)]
+    n = len(nodes)
     if back:  # rider k rides legs k+1.. and waits at every later stop
         rides = [sum(legs[k + 1 :]) + stop * (n - 1 - k) for k in range(n)]
     else:  # rider k rides legs ..k and waits at every earlier stop
         rides = [sum(legs[: k + 1]) + stop * k for k in range(n)]
     return Route(
-        vehicle=key,
-        riders=tuple(rs[x].key for x in path[1:-1]),
+        vehicle=vehicle.key,
+        riders=tuple(r.key for r in order),
         km=km,
         minutes=sum(legs) + stop * n,
         ride_minutes=tuple(rides),

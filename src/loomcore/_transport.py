@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from itertools import pairwise
 from typing import TYPE_CHECKING, Literal
 
@@ -37,7 +36,7 @@ import attrs
 
 from ._inputs import PlanInputs, TransportSettings
 from ._model import Location, Vehicle
-from ._routing import Rider, RoutePlan, Seats, Travel, plan_routes
+from ._routing import Rider, RoutePlan, Seats, plan_routes
 from ._staffing import stable_rank
 
 if TYPE_CHECKING:  # typing only: _plan imports this module
@@ -241,36 +240,14 @@ def _route(
         )
         for v in vehicles
     )
-    args = (tuple(riders), seats, direction, settings.travel)
-    limits = (settings.max_ride_minutes, settings.stop_minutes)
-    try:
-        return _cached_routes(*args, *limits)  # type: ignore[arg-type]  # hashable or TypeError
-    except TypeError:  # a travel model that cannot be hashed: no cache
-        return _solve(*args, *limits)
-
-
-def _solve(
-    riders: tuple[Rider, ...],
-    seats: tuple[Seats, ...],
-    direction: Direction,
-    travel: Travel,
-    max_ride_minutes: float,
-    stop_minutes: float,
-) -> RoutePlan:
     return plan_routes(
         riders,
         seats,
         direction=direction,
-        travel=travel,
-        max_ride_minutes=max_ride_minutes,
-        stop_minutes=stop_minutes,
+        travel=settings.travel,
+        max_ride_minutes=settings.max_ride_minutes,
+        stop_minutes=settings.stop_minutes,
     )
-
-
-# The same riders and vehicles come back week after week: solving each
-# routing problem once saves most of a roll's time. plan_routes is pure and
-# its arguments are frozen values, so the cache never changes an answer.
-_cached_routes = lru_cache(maxsize=8192)(_solve)
 
 
 def _route_notes(inst: Instance, plan: RoutePlan) -> list[Note]:
