@@ -67,6 +67,11 @@ from ._window import Window, check_weeks, local_today, next_local_time, window_f
 __all__ = ["DEFAULT_WEEKS", "Health", "Loom"]
 
 DEFAULT_WEEKS = 4
+
+# The longest span of days the cached inputs grow to as the window moves on
+# (a 16-week window and two more weeks); past it they are reloaded, which
+# leaves out the records of days the window has left behind.
+_MOST_CACHED = timedelta(weeks=18)
 _ONE_DAY = timedelta(days=1)
 
 
@@ -743,8 +748,14 @@ class Loom:
     def _inputs(self, start: date, end: date) -> PlanInputs:
         revision = self.store.revision()
         cached = self._cache
-        if cached is not None and cached[0] == revision and cached[1] <= start and end <= cached[2]:
-            return cached[3]
+        if cached is not None and cached[0] == revision and cached[1] <= start:
+            if end <= cached[2]:
+                return cached[3]
+            if end - cached[1] <= _MOST_CACHED:
+                # the window moved on a day or two: load only the new days
+                inputs = self._extend(cached[3], cached[2] + _ONE_DAY, end)
+                self._cache = (revision, cached[1], end, inputs)
+                return inputs
         records = self.store.load_records(start, end)
         inputs = PlanInputs(
             organisation=self.store.organisation(),
@@ -756,6 +767,15 @@ class Loom:
         )
         self._cache = (revision, start, end, inputs)
         return inputs
+
+    def _extend(self, inputs: PlanInputs, start: date, end: date) -> PlanInputs:
+        """``inputs`` with the records for ``[start, end]`` it does not hold yet."""
+        held = {r.id for r in inputs.intents}
+        held.update(r.id for r in inputs.one_offs)
+        records = self.store.load_records(start, end)
+        new: list[Intent | OneOff] = [r for r in records.intents if r.id not in held]
+        new += [r for r in records.one_offs if r.id not in held]
+        return inputs.updated(add=new)
 
     def _advance(
         self, revision: int, *, add: Record | None = None, remove: Record | None = None
