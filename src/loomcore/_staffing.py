@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import attrs
 
@@ -48,7 +48,15 @@ from ._records import StaffSwap
 if TYPE_CHECKING:  # typing only: _plan imports this module
     from ._plan import Instance
 
-__all__ = ["Shift", "assign_drivers", "assign_staff", "stable_rank"]
+__all__ = ["Shift", "assign_drivers", "assign_staff", "ranked", "stable_rank"]
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_T = TypeVar("_T", bound=_Identified)
 
 _HOUR = Decimal(3600)
 
@@ -136,19 +144,19 @@ def stable_rank(*parts: object) -> bytes:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
 
 
-def _ranked(program_id: str, role: str, position: int, pool: Sequence[Staff]) -> list[Staff]:
-    """``pool`` in the slot's order of preference."""
-    order = _rank_order(program_id, role, position, tuple(p.id for p in pool))
+def ranked(prefix: tuple[str | int, ...], pool: Sequence[_T]) -> list[_T]:
+    """``pool`` sorted by ``stable_rank(*prefix, item.id)``: one slot's order of preference.
+
+    The same slot ranks the same pool every day, so the order is hashed and
+    sorted once and remembered, keyed by the ids (whose hashes Python keeps).
+    """
+    order = _rank_order(prefix, tuple(p.id for p in pool))
     return [pool[i] for i in order]
 
 
-@lru_cache(maxsize=4096)
-def _rank_order(program_id: str, role: str, position: int, ids: tuple[str, ...]) -> tuple[int, ...]:
-    # the same slot ranks the same pool every day: hash and sort it once
-    # (keyed by ids, whose hashes Python keeps, not by the people themselves)
-    return tuple(
-        sorted(range(len(ids)), key=lambda i: stable_rank(program_id, role, position, ids[i]))
-    )
+@lru_cache(maxsize=8192)
+def _rank_order(prefix: tuple[str | int, ...], ids: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(sorted(range(len(ids)), key=lambda i: stable_rank(*prefix, ids[i])))
 
 
 def assign_staff(
@@ -263,7 +271,7 @@ def _open_slot(slots: Iterable[_Slot], person: Staff) -> _Slot | None:
 
 
 def _fill(slot: _Slot, staff: Sequence[Staff], book: _Book, excluded: set[str]) -> None:
-    for person in _ranked(slot.program_id, slot.role, slot.position, staff):
+    for person in ranked((slot.program_id, slot.role, slot.position), staff):
         if person.id in excluded or (slot.role == "lead" and not person.lead_capable):
             continue
         if book.can_work(person, slot.start, slot.end):
@@ -314,10 +322,10 @@ def assign_drivers(
     for run in sorted(runs, key=lambda r: (r.departs, r.id)):
         program = program_of[run.instance_id]
         crew = {s.staff_id for s in shifts.get(run.instance_id, ()) if s.staff_id}
-        ranked = _ranked(program, "driver", 0, drivers)
+        order = ranked((program, "driver", 0), drivers)
         # the instance's own crew first, each part in the program's order
-        ranked = [p for p in ranked if p.id in crew] + [p for p in ranked if p.id not in crew]
-        person = next((p for p in ranked if book.can_work(p, run.departs, run.arrives)), None)
+        order = [p for p in order if p.id in crew] + [p for p in order if p.id not in crew]
+        person = next((p for p in order if book.can_work(p, run.departs, run.arrives)), None)
         if person is None:
             notes.setdefault(run.instance_id, []).append(
                 ("no-driver", f"{run.id}: no driver free {_span(run)}", "")

@@ -37,7 +37,7 @@ import attrs
 from ._inputs import PlanInputs, TransportSettings
 from ._model import Location, Vehicle
 from ._routing import Rider, RoutePlan, Seats, plan_routes
-from ._staffing import stable_rank
+from ._staffing import ranked
 
 if TYPE_CHECKING:  # typing only: _plan imports this module
     from ._plan import Instance
@@ -201,10 +201,11 @@ def _free_vehicles(
 ) -> list[Vehicle]:
     """Vehicles that can serve the instance, pinned first, then in stable order."""
     pinned = [inputs.vehicles[v] for v in inst.pinned_vehicles if v in inputs.vehicles]
-    others = sorted(
-        (v for v in inputs.organisation.vehicles if v.id not in inst.pinned_vehicles),
-        key=lambda v: stable_rank(inst.program_id, v.id),
-    )
+    others = [
+        v
+        for v in ranked((inst.program_id,), inputs.organisation.vehicles)
+        if v.id not in inst.pinned_vehicles
+    ]
     spans = _spans(inst, settings)
     return [v for v in (*pinned, *others) if fleet.usable(v) and fleet.free(v.id, spans)]
 
