@@ -5,8 +5,7 @@ Usage::
     python benchmarks/roll.py [--store memory|postgres] [--dsn DSN] [--json]
         [--scale 1.0] [--intents N] [--exceptions N] [--programs N] [--participants N]
         [--staff N] [--vehicles N] [--venues N] [--years 10] [--weeks 16]
-        [--nights 30] [--edits 5] [--seed 0] [--workers 1] [--profile FILE] [--cache FILE]
-        [--quiet]
+        [--nights 30] [--edits 5] [--seed 0] [--profile FILE] [--cache FILE] [--quiet]
 
 What is measured (seconds unless said otherwise):
 
@@ -135,12 +134,11 @@ def run(
     edits: int = 5,
     profile: str | None = None,
     quiet: bool = True,
-    workers: int = 1,
 ) -> dict[str, Any]:
     """Time the roll, nights, edits and resizing on a loaded ``store``; the figures."""
     today = generated.today
     clock = Clock(roll_time(today))
-    loom = Loom(store, clock=clock, workers=workers)
+    loom = Loom(store, clock=clock)
     store.set_window_weeks(weeks)
 
     def say(text: str) -> None:
@@ -270,7 +268,6 @@ def _table(result: dict[str, Any]) -> str:
             f"{result['sizes']['programs']} / {result['sizes']['participants']:,}",
         ),
         ("window weeks", result["weeks"]),
-        ("workers", result["workers"]),
         ("generate / load (s)", f"{result['generate_s']} / {result['load_s']}"),
     ]
     rows += [(k, v) for k, v in result["figures"].items()]
@@ -326,9 +323,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nights", type=int, default=30)
     parser.add_argument("--edits", type=int, default=5, help="operator changes per day")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--workers", type=int, default=1, help="processes planning days side by side (Loom)"
-    )
     parser.add_argument("--today", type=date.fromisoformat, default=DEFAULT_TODAY)
     parser.add_argument("--profile", default=None, help="write a cProfile of the full roll here")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -361,13 +355,11 @@ def main(argv: list[str] | None = None) -> int:
             edits=args.edits,
             profile=args.profile,
             quiet=args.quiet,
-            workers=args.workers,
         )
     result = {
         "store": args.store,
         "sizes": attrs.asdict(sizes),
         "weeks": args.weeks,
-        "workers": args.workers,
         "today": args.today.isoformat(),
         "generate_s": round(generate_s, 2),
         "load_s": round(load_s, 2),

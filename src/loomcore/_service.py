@@ -50,7 +50,6 @@ from ._errors import (
 from ._inputs import PlanInputs, TransportSettings
 from ._memory import MemoryStore
 from ._model import Organisation, Participant, Program, Staff, Vehicle, Venue
-from ._parallel import plan_days
 from ._plan import DayPlan, Instance, plan_day
 from ._prices import PriceCatalogue, shipped_catalogue
 from ._records import (
@@ -119,10 +118,7 @@ class Loom:
     ``transport`` sets how bus runs are planned (ride limit, buffers, the
     travel model: plug in a road network there). ``catalogue`` holds the NDIS
     support items and price limits billing lines are priced from (the
-    shipped data by default, read once here). ``workers`` is how many
-    processes plan days side by side when many are due at once (a first
-    roll, a window grown, an edit that touches many days); the default 1
-    plans every day in this process. Plans are the same either way.
+    shipped data by default, read once here).
     """
 
     def __init__(
@@ -138,11 +134,7 @@ class Loom:
         retention_days: int | None = 90,
         transport: TransportSettings | None = None,
         catalogue: PriceCatalogue | None = None,
-        workers: int = 1,
     ) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise InvalidRecordError(f"workers must be a whole number from 1, got {workers!r}")
-        self.workers = workers
         self.store: Store = store if store is not None else MemoryStore()
         self.timezone = timezone
         self._zone = PlanInputs(organisation=Organisation(), timezone=timezone).zone
@@ -821,14 +813,13 @@ class Loom:
         if not days:
             return []
         revision = self.store.revision()
-        plans = plan_days(self._inputs(days[0], days[-1]), days, self.workers)
-        try:
-            for n in range(len(days)):
-                if until is not None and until():
-                    return days[:n]
-                self.store.put_day(PlannedDay(plan=next(plans), revision=revision, planned_at=now))
-        finally:
-            plans.close()
+        inputs = self._inputs(days[0], days[-1])
+        for n, d in enumerate(days):
+            if until is not None and until():
+                return days[:n]
+            self.store.put_day(
+                PlannedDay(plan=plan_day(inputs, d), revision=revision, planned_at=now)
+            )
         return days
 
     def _days_to_plan(self, window: Window) -> list[date]:
