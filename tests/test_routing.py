@@ -199,6 +199,12 @@ def test_bad_input_raises(call: object) -> None:
 # -- one search for both directions ---------------------------------------------
 
 
+def forget() -> None:
+    """Clear both memos: whole answers and searches."""
+    _routing._planned.cache_clear()
+    _routing._remembered.cache_clear()
+
+
 @pytest.fixture
 def searches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Count the searches run, starting with nothing remembered."""
@@ -210,9 +216,9 @@ def searches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         return solve(p)
 
     monkeypatch.setattr(_routing, "_solve", counted)
-    _routing._remembered.cache_clear()
+    forget()
     yield ran
-    _routing._remembered.cache_clear()
+    forget()
 
 
 def both_ways(riders: list[Rider]) -> tuple[list[Seats], list[Seats]]:
@@ -263,10 +269,15 @@ def test_a_remembered_search_gives_the_plan_a_fresh_one_would(searches: list[int
     dropoff = plan_routes(HOMES, down, direction="dropoff")
     pickup = plan_routes(HOMES, up, direction="pickup")
     assert searches == [6]
-    _routing._remembered.cache_clear()
+    forget()
     assert plan_routes(HOMES, up, direction="pickup") == pickup
-    _routing._remembered.cache_clear()
+    forget()
     assert plan_routes(HOMES, down, direction="dropoff") == dropoff
+    assert searches == [6, 6, 6]
+    # asked again, the whole answer is remembered: no search, not even rebuilt
+    assert plan_routes(HOMES, down, direction="dropoff") is plan_routes(
+        HOMES, down, direction="dropoff"
+    )
     assert searches == [6, 6, 6]
 
 

@@ -78,7 +78,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from itertools import chain, pairwise
-from typing import ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import attrs
 
@@ -878,7 +878,31 @@ def plan_routes(
     errors. Only vehicles with riders get a route, in the order ``vehicles``
     was given. Raises :class:`InvalidRecordError` for duplicate keys, a bad
     direction or limit, or a travel model giving negative or infinite values.
+
+    Answers are remembered (the call is pure and its arguments frozen): a
+    day planned again asks the same questions for its unchanged instances.
     """
+    call = (tuple(riders), tuple(vehicles), direction, travel, max_ride_minutes, stop_minutes)
+    try:
+        hash(call)
+    except TypeError:  # a travel model that cannot be hashed: nothing remembered
+        return _plan_routes(*call)
+    return _planned(call)
+
+
+@lru_cache(maxsize=_MEMO)
+def _planned(call: tuple[Any, ...]) -> RoutePlan:
+    return _plan_routes(*call)
+
+
+def _plan_routes(
+    riders: tuple[Rider, ...],
+    vehicles: tuple[Seats, ...],
+    direction: Direction,
+    travel: Travel,
+    max_ride_minutes: float,
+    stop_minutes: float,
+) -> RoutePlan:
     if direction not in ("pickup", "dropoff"):
         raise InvalidRecordError(f"direction must be 'pickup' or 'dropoff', got {direction!r}")
     if not (max_ride_minutes > 0 and stop_minutes >= 0):
