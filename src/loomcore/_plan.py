@@ -36,6 +36,7 @@ import datetime as dt
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -101,6 +102,16 @@ class PlanWarning:
     instance_id: str = ""
     participant_id: str = ""
     record_id: str = ""
+
+
+# PlanWarning's own order (its fields in turn), without attrs' slower __lt__
+_WARNING_ORDER = attrgetter(
+    "code", "message", "program_id", "instance_id", "participant_id", "record_id"
+)
+
+
+def _in_order(warnings: Iterable[PlanWarning]) -> tuple[PlanWarning, ...]:
+    return tuple(sorted(warnings, key=_WARNING_ORDER))
 
 
 @attrs.frozen(kw_only=True)
@@ -197,7 +208,7 @@ class DayPlan:
 
     def all_warnings(self) -> tuple[PlanWarning, ...]:
         """Day-level warnings and every instance's, sorted."""
-        return tuple(sorted((*self.warnings, *(w for i in self.instances for w in i.warnings))))
+        return _in_order((*self.warnings, *(w for i in self.instances for w in i.warnings)))
 
 
 # --------------------------------------------------------------------------- program state
@@ -309,7 +320,7 @@ def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
     instances = _with_resources(inputs, day, instances)
     if inputs.catalogue is not None:
         instances = [_with_billing(inputs, inputs.catalogue, day, i) for i in instances]
-    return DayPlan(date=day, instances=tuple(instances), warnings=tuple(sorted(warnings)))
+    return DayPlan(date=day, instances=tuple(instances), warnings=_in_order(warnings))
 
 
 def _program_instances(
@@ -383,7 +394,7 @@ def _with_resources(inputs: PlanInputs, day: date, instances: list[Instance]) ->
                 bus_runs=tuple(
                     attrs.evolve(r, driver_id=drivers.get(r.id, "")) for r in runs.get(inst.id, ())
                 ),
-                warnings=tuple(sorted((*inst.warnings, *extra))),
+                warnings=_in_order((*inst.warnings, *extra)),
             )
         )
     return out
@@ -416,10 +427,10 @@ def _with_billing(
         )
     except (NoPriceLimitError, UnknownSupportItemError) as e:
         warning = _warning(inst, "billing-unavailable", f"{inst.id}: not billed: {e}")
-        return attrs.evolve(inst, warnings=tuple(sorted((*inst.warnings, warning))))
+        return attrs.evolve(inst, warnings=_in_order((*inst.warnings, warning)))
     flags = sorted({f for line in lines for f in line.flags})
     extra = [_warning(inst, f, f"{inst.id}: {BILLING_FLAGS[f]}") for f in flags]
-    return attrs.evolve(inst, billing_lines=lines, warnings=tuple(sorted((*inst.warnings, *extra))))
+    return attrs.evolve(inst, billing_lines=lines, warnings=_in_order((*inst.warnings, *extra)))
 
 
 def _ndis(inputs: PlanInputs, participant_id: str) -> str:
@@ -581,7 +592,7 @@ def _instance(
         pinned_staff=pinned_staff,
         pinned_vehicles=pinned_vehicles,
         cancellation_reason=cancellations[-1].reason if cancellations else "",
-        warnings=tuple(sorted(warnings)),
+        warnings=_in_order(warnings),
     )
 
 
