@@ -158,6 +158,7 @@ def run(
 
     nightly: list[float] = []
     edit_times: list[float] = []
+    by_kind: dict[str, list[float]] = {}
     if profiler is not None:
         profiler = cProfile.Profile()
         profiler.enable()
@@ -169,6 +170,7 @@ def run(
         for k in range(edits):
             change = _edit(loom, night * edits + k, day, generated)
             edit_times.append(_seconds(lambda c=change: loom.record(c, by="bench")))  # type: ignore[misc]
+            by_kind.setdefault(type(change).__name__, []).append(edit_times[-1])
         say(f"night {night}/{nights}: roll {nightly[-1]:.3f} s")
 
     if profiler is not None:
@@ -186,6 +188,10 @@ def run(
         "edit_p50_ms": round(1000 * percentile(edit_times, 0.5), 2) if edit_times else None,
         "edit_p95_ms": round(1000 * percentile(edit_times, 0.95), 2) if edit_times else None,
         "edits": len(edit_times),
+        "edit_median_ms_by_kind": {
+            kind: round(1000 * statistics.median(times), 2)
+            for kind, times in sorted(by_kind.items())
+        },
         "shrink_to_2_s": round(shrink, 3),
         "grow_to_16_s" if weeks == 16 else f"grow_to_{weeks}_s": round(grow, 3),
     }
