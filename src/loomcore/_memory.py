@@ -250,6 +250,10 @@ class MemoryStore(Store):
         with self._lock:
             return tuple(self._days[d] for d in self._range(start, end))
 
+    def day_revisions(self, start: date | None = None, end: date | None = None) -> dict[date, int]:
+        with self._lock:
+            return {d: self._days[d].revision for d in self._range(start, end)}
+
     def delete_days(self, start: date | None = None, end: date | None = None) -> int:
         with self._lock:
             doomed = self._range(start, end)

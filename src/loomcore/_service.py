@@ -689,7 +689,7 @@ class Loom:
         now = self._at(now)
         local = now.astimezone(self._zone)
         window = window_for(local.date(), self.window_size())
-        revisions = {p.date: p.revision for p in self.store.planned_days(window.start, window.end)}
+        revisions = self.store.day_revisions(window.start, window.end)
         due_until = window.end if local.time() >= self.roll_at else window.end - _ONE_DAY
         missing = tuple(d for d in window.days() if d not in revisions and d <= due_until)
         stale = tuple(sorted(self._stale(window, revisions)))
@@ -823,7 +823,7 @@ class Loom:
         return days
 
     def _days_to_plan(self, window: Window) -> list[date]:
-        revisions = {p.date: p.revision for p in self.store.planned_days(window.start, window.end)}
+        revisions = self.store.day_revisions(window.start, window.end)
         missing = [d for d in window.days() if d not in revisions]
         return sorted({*missing, *self._stale(window, revisions)})
 

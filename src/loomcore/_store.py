@@ -232,6 +232,14 @@ class Store(abc.ABC):
     ) -> tuple[PlannedDay, ...]:
         """Stored plans with ``start <= date <= end`` (open bounds when ``None``), by date."""
 
+    def day_revisions(self, start: date | None = None, end: date | None = None) -> dict[date, int]:
+        """The revision each stored plan with ``start <= date <= end`` was made at.
+
+        What the roll reads to find missing and stale days. This default
+        reads the whole plans; adapters answer it from an index.
+        """
+        return {p.date: p.revision for p in self.planned_days(start, end)}
+
     @abc.abstractmethod
     def delete_days(self, start: date | None = None, end: date | None = None) -> int:
         """Delete stored plans with ``start <= date <= end``; returns how many.

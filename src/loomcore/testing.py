@@ -324,6 +324,17 @@ class StoreContract:
         assert [p.date for p in store.planned_days()] == [days[1], *days[5:8]]
         assert store.get_day(days[3]) is None
 
+    def test_day_revisions_name_each_stored_plans_revision(self, store: Store) -> None:
+        days = [date(2026, 10, 1) + timedelta(days=i) for i in range(6)]
+        for n, d in enumerate(days):
+            store.put_day(PlannedDay(plan=DayPlan(date=d), revision=10 + n, planned_at=_AT))
+        assert store.day_revisions() == {d: 10 + n for n, d in enumerate(days)}
+        assert store.day_revisions(days[1], days[2]) == {days[1]: 11, days[2]: 12}
+        assert store.day_revisions(None, days[0]) == {days[0]: 10}
+        store.put_day(PlannedDay(plan=DayPlan(date=days[5]), revision=30, planned_at=_AT))
+        store.delete_days(days[3], days[3])
+        assert store.day_revisions(days[3], None) == {days[4]: 14, days[5]: 30}
+
     # ------------------------------------------------------------ settings and logs
 
     def test_window_weeks(self, store: Store) -> None:

@@ -365,6 +365,13 @@ class PostgresStore(Store):
         found = self.planned_days(day, day)
         return found[0] if found else None
 
+    def day_revisions(self, start: date | None = None, end: date | None = None) -> dict[date, int]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(_DAYS.c.day, _DAYS.c.revision).where(*_day_range(_DAYS.c.day, start, end))
+            )
+            return {r.day: r.revision for r in rows}
+
     def planned_days(
         self, start: date | None = None, end: date | None = None
     ) -> tuple[PlannedDay, ...]:
