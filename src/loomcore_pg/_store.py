@@ -30,7 +30,11 @@ import psycopg.errors as pg_errors
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
+    Text,
     and_,
+    any_,
+    bindparam,
     create_engine,
     delete,
     exists,
@@ -42,6 +46,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from loomcore import (
@@ -82,6 +87,7 @@ __all__ = ["PostgresStore"]
 
 _REVISION_LOCK = 0x6C6F6F6D_0002
 _ROLL_LOCK = 0x6C6F6F6D_0003
+_BATCH = 5_000  # records fetched by id in one query
 _T = build_metadata().tables
 _CHANGES = _T["tgl_loom_changes"]
 _INTENTS = _T["tgl_operator_intents"]
@@ -149,8 +155,25 @@ class PostgresStore(Store):
             found = schema_version(self.engine)
         if found != SCHEMA_VERSION:
             raise SchemaVersionError(found, SCHEMA_VERSION, "run loomcore_pg.migrate(engine)")
+        self._records_seen: dict[str, Record] = {}
 
     # ----------------------------------------------------------- helpers
+
+    def _decoded(self, conn: Connection, table: Table, ids: Sequence[str]) -> list[Record]:
+        """The records of ``table`` with ``ids``, in that order.
+
+        A stored record never changes, so each is read and decoded once per
+        store and remembered by id: loading a window again (every edit made
+        elsewhere, every night) fetches only the records not seen before.
+        """
+        known = self._records_seen
+        missing = [i for i in ids if i not in known]
+        for n in range(0, len(missing), _BATCH):
+            wanted = bindparam("ids", missing[n : n + _BATCH], type_=ARRAY(Text))
+            rows = conn.execute(select(table.c.id, table.c.data).where(table.c.id == any_(wanted)))
+            for r in rows:
+                known[r.id] = _record(r.data)
+        return [known[i] for i in ids]
 
     @contextmanager
     def _tx(self, **context: str) -> Iterator[Connection]:
@@ -288,16 +311,17 @@ class PostgresStore(Store):
 
     def load_records(self, start: date, end: date) -> StoredRecords:
         with self._tx() as conn:
-            one_offs = [_record(r.data) for r in conn.execute(_one_offs_query(start, end))]
+            ids = conn.execute(_one_offs_query(start, end)).scalars().all()
+            one_offs = self._decoded(conn, _EXCEPTIONS, ids)
             origins = sorted(
                 {(o.program_id, o.date) for o in one_offs if isinstance(o, Reschedule)}
             )
             if origins:
-                seen = {o.id for o in one_offs}
-                rows = conn.execute(_origin_one_offs_query(origins))
-                one_offs += [r for r in map(_record, (r.data for r in rows)) if r.id not in seen]
-            rows = conn.execute(_intents_query(start, end, origins))
-            intents = [_record(r.data) for r in rows]
+                seen = set(ids)
+                more = conn.execute(_origin_one_offs_query(origins)).scalars()
+                one_offs += self._decoded(conn, _EXCEPTIONS, [i for i in more if i not in seen])
+            ids = conn.execute(_intents_query(start, end, origins)).scalars().all()
+            intents = self._decoded(conn, _INTENTS, ids)
         return StoredRecords(
             intents=tuple(i for i in intents if isinstance(i, Intent)),
             one_offs=tuple(o for o in one_offs if isinstance(o, OneOff)),
@@ -604,7 +628,7 @@ def _not_retracted(table: Any) -> Any:
 def _one_offs_query(start: date, end: date) -> Any:
     e = _EXCEPTIONS
     return (
-        select(e.c.data)
+        select(e.c.id)
         .where(
             or_(e.c.exception_date.between(start, end), e.c.to_date.between(start, end)),
             _not_retracted(e),
@@ -616,7 +640,7 @@ def _one_offs_query(start: date, end: date) -> Any:
 def _origin_one_offs_query(origins: Sequence[tuple[str, date]]) -> Any:
     e = _EXCEPTIONS
     wanted = [and_(e.c.program_id == p, e.c.exception_date == d) for p, d in origins]
-    return select(e.c.data).where(or_(*wanted), _not_retracted(e)).order_by(e.c.revision)
+    return select(e.c.id).where(or_(*wanted), _not_retracted(e)).order_by(e.c.revision)
 
 
 def _intents_query(start: date, end: date, origins: Sequence[tuple[str, date]]) -> Any:
@@ -625,7 +649,7 @@ def _intents_query(start: date, end: date, origins: Sequence[tuple[str, date]]) 
     wanted = [i_span.op("&&")(span(literal(start), literal(end)))]
     for program_id, day in origins:  # intents that shape a moved instance's origin date
         wanted.append(and_(i.c.program_id == program_id, i_span.op("@>")(literal(day))))
-    return select(i.c.data).where(or_(*wanted), _not_retracted(i)).order_by(i.c.revision)
+    return select(i.c.id).where(or_(*wanted), _not_retracted(i)).order_by(i.c.revision)
 
 
 def _day_range(column: Any, start: date | None, end: date | None) -> list[Any]:
