@@ -236,6 +236,11 @@ class FlakyStore(MemoryStore):
             raise StoreUnavailableError("database unavailable")
         return super().planned_days(start, end)
 
+    def day_revisions(self, start: date | None = None, end: date | None = None) -> Any:
+        if self.down:
+            raise StoreUnavailableError("database unavailable")
+        return super().day_revisions(start, end)
+
 
 class Sim:
     """A loom on a fake clock that moves only when the runner sleeps."""
