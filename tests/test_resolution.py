@@ -7,7 +7,14 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from builders import seed_organisation
-from loomcore import Enrolment, PlanInputs, ProgramChange, Withdrawal
+from loomcore import (
+    DuplicateIdError,
+    Enrolment,
+    InvalidRecordError,
+    PlanInputs,
+    ProgramChange,
+    Withdrawal,
+)
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 D = date(2026, 10, 14)
@@ -102,3 +109,16 @@ def test_each_program_field_is_its_own_question() -> None:
     assert inputs.resolve(("field", "centre-wed", "start_time"), D, time(9)).value == time(10)
     assert inputs.resolve(("field", "centre-wed", "venue_id"), D, "centre").value == "small-room"
     assert inputs.resolve(("field", "centre-wed", "end_time"), D, time(15)).source == ""
+
+
+def test_updated_inputs_refuse_a_duplicate_or_a_missing_record_by_id() -> None:
+    inputs = PlanInputs(organisation=seed_organisation(), intents=[enrol("a", D)])
+    with pytest.raises(DuplicateIdError, match="'a'"):
+        inputs.updated(add=[enrol("a", D + timedelta(days=7))])
+    with pytest.raises(InvalidRecordError, match="'ghost'"):
+        inputs.updated(remove=[enrol("ghost", D)])
+    # a record taken out and one with its id put back in one call is a replacement
+    moved = inputs.updated(add=[enrol("a", D + timedelta(days=7))], remove=[enrol("a", D)])
+    assert moved.resolve(("enrolled", "centre-wed", "sarah"), D, "template").value == "template"
+    # the inputs updated are left as they were
+    assert inputs.resolve(("enrolled", "centre-wed", "sarah"), D, "template").value is True
