@@ -26,6 +26,7 @@ from loomcore._routing import (
     Seats,
     Travel,
     plan_routes,
+    rough_over_limit,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,9 +201,8 @@ def test_bad_input_raises(call: object) -> None:
 
 
 def forget() -> None:
-    """Clear both memos: whole answers and searches."""
-    _routing._planned.cache_clear()
-    _routing._remembered.cache_clear()
+    """Clear the memos: whole answers, searches, first answers and paused searches."""
+    _routing._forget()
 
 
 @pytest.fixture
@@ -356,6 +356,48 @@ def test_a_model_that_cannot_be_hashed_still_plans(searches: list[int]) -> None:
     assert _routing._remembered.cache_info().currsize == 1
 
 
+# -- a first answer, and the search paused after it ---------------------------------
+
+
+def test_a_first_answer_names_the_riders_over_the_limit() -> None:
+    far = Rider(key="far", location=at(0, 60))  # about two hours' drive on its own
+    near = Rider(key="near", location=at(1))
+    assert rough_over_limit([far, near], [bus()], direction="pickup") == ("far",)
+    assert rough_over_limit([near], [bus()], direction="dropoff") == ()
+    with pytest.raises(InvalidRecordError, match="duplicate rider key 'near'"):
+        rough_over_limit([near, near], [bus()], direction="pickup")
+    with pytest.raises(InvalidRecordError, match="direction"):
+        rough_over_limit([near], [bus()], direction="sideways")  # type: ignore[arg-type]
+
+
+def test_a_search_paused_by_a_first_answer_runs_on_to_the_plan_a_fresh_one_gives(
+    searches: list[int],
+) -> None:
+    up, _ = both_ways(HOMES)
+    fresh = plan_routes(HOMES, up, direction="pickup", max_ride_minutes=20)
+    assert searches == [6]
+    forget()
+    rough_over_limit(HOMES, up, direction="pickup", max_ride_minutes=20)
+    assert len(_routing._paused) == 1
+    assert plan_routes(HOMES, up, direction="pickup", max_ride_minutes=20) == fresh
+    assert searches == [6]  # run on from the pause, not started again
+    assert not _routing._paused
+
+
+def test_paused_searches_are_bounded_oldest_dropped_first(searches: list[int]) -> None:
+    vans = [bus("a"), bus("b")]
+    limits = [20.0 + k for k in range(_routing._PAUSED + 3)]
+    for limit in limits:
+        rough_over_limit(HOMES, vans, direction="pickup", max_ride_minutes=limit)
+    assert len(_routing._paused) == _routing._PAUSED
+    assert [key[4] for key in _routing._paused] == limits[3:]
+    # a dropped one is searched afresh, to the same plan
+    first = plan_routes(HOMES, vans, direction="pickup", max_ride_minutes=limits[0])
+    assert searches == [6]
+    forget()
+    assert plan_routes(HOMES, vans, direction="pickup", max_ride_minutes=limits[0]) == first
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.tuples(st.floats(-90, 90), st.floats(-180, 180)),
@@ -402,6 +444,20 @@ def runs(draw: st.DrawFn) -> tuple[list[Rider], list[Seats], str, float]:
 
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(runs())
+def test_any_search_paused_and_run_on_ends_where_an_unpaused_one_does(
+    run: tuple[list[Rider], list[Seats], str, float],
+) -> None:
+    riders, vehicles, direction, limit = run
+    forget()
+    fresh = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)  # type: ignore[arg-type]
+    forget()
+    rough_over_limit(riders, vehicles, direction=direction, max_ride_minutes=limit)  # type: ignore[arg-type]
+    assert plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit) == fresh  # type: ignore[arg-type]
+    forget()
 
 
 @PROPERTY

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from datetime import UTC, date, datetime, time, timedelta
 
 import attrs
@@ -120,20 +121,20 @@ def test_drop_off_runs_are_the_pickup_runs_backwards_from_one_search(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     searches: list[int] = []
-    solve = _routing._solve
+    solving = _routing._solving
 
-    def counted(p: _routing._Problem) -> _routing._Search:
+    def counted(p: _routing._Problem) -> Generator[_routing.Plan, None, _routing._Search]:
         searches.append(p.n)
-        return solve(p)
+        return solving(p)
 
-    monkeypatch.setattr(_routing, "_solve", counted)
-    _routing._remembered.cache_clear()
+    monkeypatch.setattr(_routing, "_solving", counted)
+    _routing._forget()
     (inst,) = day_plan(org([bus("b1"), bus("b2")]), *enrol("am", range(14))).instances
     assert searches == [14]  # the default travel model is symmetric: one search each way
     pickups = {r.vehicle_id: r.riders for r in inst.bus_runs if r.direction == "pickup"}
     dropoffs = {r.vehicle_id: r.riders for r in inst.bus_runs if r.direction == "dropoff"}
     assert pickups == {v: riders[::-1] for v, riders in dropoffs.items()}
-    _routing._remembered.cache_clear()
+    _routing._forget()
 
 
 def test_wheelchair_riders_need_wheelchair_places() -> None:

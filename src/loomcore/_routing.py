@@ -26,6 +26,13 @@ figures are summed afresh in driving order for the direction asked. The
 week-to-week repeats of a roll, and a drop-off after its pickup with a
 symmetric model, cost one search.
 
+``rough_over_limit`` answers a cheaper question: who rides over the limit
+in the search's best plan once it has gone ten rounds without a new best
+(polished by local search). Transport asks it to decide whether a fleet is
+short of vehicles. The search is then kept paused (the 64 most recent); a
+``plan_routes`` call for the same problem runs it on from there instead of
+starting again, and ends at the very plan an unpaused search gives.
+
 A ride runs from the moment the vehicle leaves the venue (or the rider's
 home) to the moment it reaches the rider's home (or the venue), with the
 dwell at every other stop in between. Each rider is one stop with one dwell.
@@ -75,10 +82,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Generator, Iterable, Sequence
 from functools import lru_cache
 from itertools import chain, pairwise
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import attrs
 
@@ -99,7 +107,10 @@ _STRINGS = 3  # most routes one ruin touches
 _STRING_LEN = 8  # longest string of stops one ruin removes from a route
 _HEAT = 3.0  # starting temperature, in mean km per rider of the first plan
 _MEMO = 8192  # searches remembered
+_GLANCE = 10  # rounds without a new best before a search's first answer (rough_over_limit)
+_PAUSED = 64  # searches kept paused after that answer, to be run on if asked for in full
 
+_T = TypeVar("_T")
 Plan = tuple[list[list[int]], list[int]]  # routes by vehicle, riders left out
 Found = tuple[tuple[tuple[int, ...], ...], tuple[int, ...]]  # a search's stops, left out
 
@@ -234,7 +245,7 @@ class _Problem:
         max_ride: float,
         stop: float,
     ) -> None:
-        self.n, self.m, self.stop = len(riders), len(vehicles), stop
+        self.n, self.m, self.stop, self.max_ride = len(riders), len(vehicles), stop, max_ride
         points = [r.location for r in riders] + [x for v in vehicles for x in (v.start, v.end)]
         self.D, self.T = _matrices(points, travel, transpose)
         self.Dt = [list(col) for col in zip(*self.D, strict=True)]  # Dt[b][a] == D[a][b]
@@ -793,18 +804,62 @@ def _below(bits: Callable[[int], int], n: int) -> int:
     return r
 
 
-def _solve(p: _Problem) -> _Search:
+def _greedy(p: _Problem) -> _Search:
+    """The first start: riders farthest from the start first, each where it
+    adds least cost; polished by local search."""
     s = _Search(p, random.Random(0))
     for u in sorted(range(p.n), key=lambda u: -p.reach[u]):
         s.insert(u, *s.cheapest(u)[1:])
     s.local_search()
+    return s
+
+
+def _nearest_first(p: _Problem) -> _Search:
+    """The second start: greedy insertion can miss plans that spread riders
+    over vehicles it has not used yet; nearest-first filling finds them."""
+    s = _Search(p, random.Random(0))
+    _fill_nearest_first(s)
+    s.local_search()
+    return s
+
+
+def _cheaper(s: _Search, alt: _Search) -> _Search:
+    return alt if alt.cost() < s.cost() - _EPS else s
+
+
+def _solve(p: _Problem) -> _Search:
+    """The search's plan for ``p``."""
+    steps = _solving(p)
+    next(steps)
+    return _finish(steps)
+
+
+def _finish(steps: Generator[Plan, None, _Search]) -> _Search:
+    """Run a search paused at its glance to the end; its plan."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        found: _Search = done.value
+        return found
+    raise AssertionError("a search pauses once")  # pragma: no cover
+
+
+def _solving(p: _Problem) -> Generator[Plan, None, _Search]:
+    """The search, pausing once to yield the best plan so far: after
+    ``_GLANCE`` rounds without a new best, or at the end of the rounds if
+    sooner. Resumed, it goes on exactly as if it had not paused."""
+    s = _greedy(p)
     best = cur = s.snapshot()
     best_cost = cur_cost = s.cost()
     heat = _HEAT * sum(s.km) / max(1, p.n)
     idle = 0
     rounds = min(_ROUNDS, _ROUNDS_PER_RIDER * p.n)
     patience = min(_IDLE, rounds // 2)
+    glanced = False
     for k in range(rounds):
+        if idle == _GLANCE and not glanced:
+            glanced = True
+            yield best
         if idle == patience:
             break
         idle += 1
@@ -821,15 +876,19 @@ def _solve(p: _Problem) -> _Search:
             cur, cur_cost = s.snapshot(), c
         else:
             s.restore(cur)
+    if not glanced:
+        yield best
     s.restore(best, everything=True)
     s.local_search()
-    # A second start: greedy insertion can miss plans that spread riders over
-    # vehicles it has not used yet; nearest-first filling finds them, and the
-    # cheaper of the two polished plans is kept.
-    alt = _Search(p, random.Random(0))
-    _fill_nearest_first(alt)
-    alt.local_search()
-    return alt if alt.cost() < s.cost() - _EPS else s
+    return _cheaper(s, _nearest_first(p))
+
+
+def _polished(p: _Problem, plan: Plan) -> _Search:
+    """``plan`` polished by local search, or the second start if cheaper."""
+    s = _Search(p, random.Random(0))
+    s.restore(plan, everything=True)
+    s.local_search()
+    return _cheaper(s, _nearest_first(p))
 
 
 def _fill_nearest_first(s: _Search) -> None:
@@ -883,11 +942,19 @@ def plan_routes(
     day planned again asks the same questions for its unchanged instances.
     """
     call = (tuple(riders), tuple(vehicles), direction, travel, max_ride_minutes, stop_minutes)
+    return _remembering(_planned, _plan_routes, call)
+
+
+def _remembering(
+    cached: Callable[[Any], _T], plain: Callable[..., _T], args: tuple[Any, ...]
+) -> _T:
+    """``cached(args)``, or ``plain(*args)`` when ``args`` cannot be hashed (a
+    travel model that cannot be: nothing is remembered then)."""
     try:
-        hash(call)
-    except TypeError:  # a travel model that cannot be hashed: nothing remembered
-        return _plan_routes(*call)
-    return _planned(call)
+        hash(args)
+    except TypeError:
+        return plain(*args)
+    return cached(args)
 
 
 @lru_cache(maxsize=_MEMO)
@@ -903,28 +970,9 @@ def _plan_routes(
     max_ride_minutes: float,
     stop_minutes: float,
 ) -> RoutePlan:
-    if direction not in ("pickup", "dropoff"):
-        raise InvalidRecordError(f"direction must be 'pickup' or 'dropoff', got {direction!r}")
-    if not (max_ride_minutes > 0 and stop_minutes >= 0):
-        raise InvalidRecordError("max_ride_minutes must be positive and stop_minutes not negative")
-    rs = tuple(sorted(riders, key=lambda r: r.key))
-    given = list(vehicles)
-    vs = sorted(given, key=lambda v: v.key)
-    for kind, keys in (("rider", [r.key for r in rs]), ("vehicle", [v.key for v in vs])):
-        twins = sorted({a for a, b in pairwise(keys) if a == b})
-        if twins:
-            raise InvalidRecordError(f"duplicate {kind} key {twins[0]!r}", record_id=twins[0])
+    rs, vs, args = _drop_form(riders, vehicles, direction, travel, max_ride_minutes, stop_minutes)
     back = direction == "pickup"
-    # the problem in drop-off form: a pickup's vehicles with their ends swapped
-    drop = tuple(attrs.evolve(v, start=v.end, end=v.start) if back else v for v in vs)
-    transpose = back and not getattr(travel, "symmetric", False)
-    args: _Key = (rs, drop, travel, transpose, max_ride_minutes, stop_minutes)
-    try:
-        hash(args)
-    except TypeError:  # a travel model that cannot be hashed: nothing remembered
-        stops, left_out = _search(*args)
-    else:
-        stops, left_out = _remembered(args)
+    stops, left_out = _remembering(_remembered, _search, args)
     routes = {v.key: _route(v, stops[i], rs, travel, back, stop_minutes) for i, v in enumerate(vs)}
     over = sorted(
         key
@@ -933,10 +981,110 @@ def _plan_routes(
         if ride > max_ride_minutes + _EPS
     )
     return RoutePlan(
-        routes=tuple(routes[v.key] for v in given if routes[v.key].riders),
+        routes=tuple(routes[v.key] for v in vehicles if routes[v.key].riders),
         unserved=tuple(sorted(rs[u].key for u in left_out)),
         over_ride_limit=tuple(over),
     )
+
+
+def rough_over_limit(
+    riders: Iterable[Rider],
+    vehicles: Iterable[Seats],
+    *,
+    direction: Direction,
+    travel: Travel = _GREAT_CIRCLE,
+    max_ride_minutes: float = 60.0,
+    stop_minutes: float = 2.0,
+) -> tuple[str, ...]:
+    """Keys of riders over ``max_ride_minutes`` in a first answer, sorted.
+
+    The first answer is the search's best plan once it has gone ten rounds
+    without a new best, polished: a few times cheaper than the full search
+    of :func:`plan_routes`, and as good at telling whether a fleet is short
+    of vehicles for ride limits. The search is kept paused (the 64 most
+    recent), so a :func:`plan_routes` call for the same problem that
+    follows runs it on from there, at no extra cost and to the very plan it
+    would give without the pause. Arguments as for :func:`plan_routes`.
+    """
+    rs, _, args = _drop_form(
+        tuple(riders), tuple(vehicles), direction, travel, max_ride_minutes, stop_minutes
+    )
+    return tuple(sorted(rs[x].key for x in _remembering(_rough, _glance, args)))
+
+
+def _glance(
+    riders: tuple[Rider, ...],
+    vehicles: tuple[Seats, ...],
+    travel: Travel,
+    transpose: bool,
+    max_ride: float,
+    stop: float,
+) -> tuple[int, ...]:
+    """Riders (by index) over ``max_ride`` in the first answer, in drop-off form."""
+    return _glanced(_Problem(riders, vehicles, travel, transpose, max_ride, stop))[0]
+
+
+def _glanced(p: _Problem) -> tuple[tuple[int, ...], Generator[Plan, None, _Search]]:
+    """The riders over the limit in the first answer, and the paused search."""
+    steps = _solving(p)
+    s = _polished(p, next(steps))
+    over = tuple(
+        x
+        for route, rides in zip(s.routes, s.arr, strict=True)
+        for x, ride in zip(route, rides, strict=True)
+        if ride > p.max_ride + _EPS
+    )
+    return over, steps
+
+
+_paused: dict[_Key, Generator[Plan, None, _Search]] = {}  # oldest first
+_pausing = threading.Lock()
+
+
+@lru_cache(maxsize=_MEMO)
+def _rough(key: _Key) -> tuple[int, ...]:
+    """``_glance`` remembered, like ``_remembered``; the search is kept paused."""
+    over, steps = _glanced(_Problem(*key))
+    with _pausing:
+        _paused[key] = steps
+        while len(_paused) > _PAUSED:
+            del _paused[next(iter(_paused))]
+    return over
+
+
+def _forget() -> None:
+    """Forget every remembered answer and paused search (for tests)."""
+    _planned.cache_clear()
+    _remembered.cache_clear()
+    _rough.cache_clear()
+    with _pausing:
+        _paused.clear()
+
+
+def _drop_form(
+    riders: tuple[Rider, ...],
+    vehicles: tuple[Seats, ...],
+    direction: Direction,
+    travel: Travel,
+    max_ride_minutes: float,
+    stop_minutes: float,
+) -> tuple[tuple[Rider, ...], list[Seats], _Key]:
+    """Check a call's arguments; the riders and vehicles in key order, and the
+    problem in drop-off form (a pickup's vehicles with their ends swapped)."""
+    if direction not in ("pickup", "dropoff"):
+        raise InvalidRecordError(f"direction must be 'pickup' or 'dropoff', got {direction!r}")
+    if not (max_ride_minutes > 0 and stop_minutes >= 0):
+        raise InvalidRecordError("max_ride_minutes must be positive and stop_minutes not negative")
+    rs = tuple(sorted(riders, key=lambda r: r.key))
+    vs = sorted(vehicles, key=lambda v: v.key)
+    for kind, keys in (("rider", [r.key for r in rs]), ("vehicle", [v.key for v in vs])):
+        twins = sorted({a for a, b in pairwise(keys) if a == b})
+        if twins:
+            raise InvalidRecordError(f"duplicate {kind} key {twins[0]!r}", record_id=twins[0])
+    back = direction == "pickup"
+    drop = tuple(attrs.evolve(v, start=v.end, end=v.start) if back else v for v in vs)
+    transpose = back and not getattr(travel, "symmetric", False)
+    return rs, vs, (rs, drop, travel, transpose, max_ride_minutes, stop_minutes)
 
 
 def _search(
@@ -955,8 +1103,14 @@ def _search(
 @lru_cache(maxsize=_MEMO)
 def _remembered(key: _Key) -> Found:
     """``_search`` remembered: it is pure and its arguments frozen values, so
-    remembering it never changes an answer."""
-    return _search(*key)
+    remembering it never changes an answer. A search paused by
+    :func:`rough_over_limit` is run on instead of started afresh."""
+    with _pausing:
+        steps = _paused.pop(key, None)
+    if steps is None:
+        return _search(*key)
+    s = _finish(steps)
+    return tuple(tuple(r) for r in s.routes), tuple(s.unserved)
 
 
 def _route(

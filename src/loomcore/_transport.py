@@ -36,7 +36,7 @@ import attrs
 
 from ._inputs import PlanInputs, TransportSettings
 from ._model import Location, Vehicle
-from ._routing import Rider, RoutePlan, Seats, plan_routes
+from ._routing import Rider, RoutePlan, Seats, plan_routes, rough_over_limit
 from ._staffing import ranked
 
 if TYPE_CHECKING:  # typing only: _plan imports this module
@@ -159,12 +159,29 @@ def _instance_runs(
         for r in riders:
             notes.append(("seat-shortage", f"{inst.id}: no vehicle free for {r.key!r}", r.key))
         return (), notes
-    pickup = _route("pickup", riders, vehicles, venue.location, settings)
     # Rides too long: add a vehicle (never refuse), while one could help: a
-    # rider who lives more than the limit from the venue never will.
+    # rider who lives more than the limit from the venue never will. A quick
+    # plan says whether to add one (a full search for each fleet size tried
+    # cost more than half of all routing); the full search on the fleet so
+    # chosen has the last word, and adds more if it still finds one.
     added = 0
     while (
-        spare and added < _MAX_EXTRA_VEHICLES and _helped(pickup, riders, venue.location, settings)
+        spare
+        and added < _MAX_EXTRA_VEHICLES
+        and _helped(
+            _rough("pickup", riders, vehicles, venue.location, settings),
+            riders,
+            venue.location,
+            settings,
+        )
+    ):
+        vehicles.append(spare.pop(0))
+        added += 1
+    pickup = _route("pickup", riders, vehicles, venue.location, settings)
+    while (
+        spare
+        and added < _MAX_EXTRA_VEHICLES
+        and _helped(pickup.over_ride_limit, riders, venue.location, settings)
     ):
         vehicles.append(spare.pop(0))
         added += 1
@@ -186,10 +203,10 @@ _MAX_EXTRA_VEHICLES = 3
 
 
 def _helped(
-    plan: RoutePlan, riders: Sequence[Rider], venue: Location, settings: TransportSettings
+    over_limit: Sequence[str], riders: Sequence[Rider], venue: Location, settings: TransportSettings
 ) -> bool:
     """Whether a rider over the ride limit could ride within it on a vehicle of their own."""
-    over = set(plan.over_ride_limit)
+    over = set(over_limit)
     limit = settings.max_ride_minutes
     return any(
         r.key in over and settings.travel.minutes(r.location, venue) <= limit for r in riders
@@ -231,7 +248,36 @@ def _route(
     venue: Location,
     settings: TransportSettings,
 ) -> RoutePlan:
-    seats = tuple(
+    return plan_routes(
+        riders,
+        _seats(direction, vehicles, venue),
+        direction=direction,
+        travel=settings.travel,
+        max_ride_minutes=settings.max_ride_minutes,
+        stop_minutes=settings.stop_minutes,
+    )
+
+
+def _rough(
+    direction: Direction,
+    riders: Sequence[Rider],
+    vehicles: Sequence[Vehicle],
+    venue: Location,
+    settings: TransportSettings,
+) -> tuple[str, ...]:
+    """Riders over the ride limit in a quick plan (:func:`rough_over_limit`)."""
+    return rough_over_limit(
+        riders,
+        _seats(direction, vehicles, venue),
+        direction=direction,
+        travel=settings.travel,
+        max_ride_minutes=settings.max_ride_minutes,
+        stop_minutes=settings.stop_minutes,
+    )
+
+
+def _seats(direction: Direction, vehicles: Sequence[Vehicle], venue: Location) -> tuple[Seats, ...]:
+    return tuple(
         Seats(
             key=v.id,
             seats=v.seats - 1,
@@ -240,14 +286,6 @@ def _route(
             end=venue if direction == "pickup" else (v.depot or venue),
         )
         for v in vehicles
-    )
-    return plan_routes(
-        riders,
-        seats,
-        direction=direction,
-        travel=settings.travel,
-        max_ride_minutes=settings.max_ride_minutes,
-        stop_minutes=settings.stop_minutes,
     )
 
 
