@@ -28,7 +28,7 @@ symmetric model, cost one search.
 
 ``rough_over_limit`` answers a cheaper question: who rides over the limit
 in the search's best plan once it has gone ten rounds without a new best
-(polished by local search). Transport asks it to decide whether a fleet is
+(or in the second start's plan, if cheaper). Transport asks it to decide whether a fleet is
 short of vehicles. The search is then kept paused (the 64 most recent); a
 ``plan_routes`` call for the same problem runs it on from there instead of
 starting again, and ends at the very plan an unpaused search gives.
@@ -262,6 +262,7 @@ class _Problem:
             for u in range(self.n)
         ]
         self.close = [near[:_NEAR] for near in self.near]
+        self.second: _Search | None = None  # the second start, once made
 
     def _direct(self, u: int) -> float:
         """The shortest ride ``u`` could have alone: their limit if over ``max_ride``."""
@@ -816,11 +817,14 @@ def _greedy(p: _Problem) -> _Search:
 
 def _nearest_first(p: _Problem) -> _Search:
     """The second start: greedy insertion can miss plans that spread riders
-    over vehicles it has not used yet; nearest-first filling finds them."""
-    s = _Search(p, random.Random(0))
-    _fill_nearest_first(s)
-    s.local_search()
-    return s
+    over vehicles it has not used yet; nearest-first filling finds them.
+    Made once per problem (a first answer and the full search share it)."""
+    if p.second is None:
+        s = _Search(p, random.Random(0))
+        _fill_nearest_first(s)
+        s.local_search()
+        p.second = s
+    return p.second
 
 
 def _cheaper(s: _Search, alt: _Search) -> _Search:
@@ -883,11 +887,11 @@ def _solving(p: _Problem) -> Generator[Plan, None, _Search]:
     return _cheaper(s, _nearest_first(p))
 
 
-def _polished(p: _Problem, plan: Plan) -> _Search:
-    """``plan`` polished by local search, or the second start if cheaper."""
+def _first_answer(p: _Problem, plan: Plan) -> _Search:
+    """``plan`` (a search's best so far, already polished), or the second
+    start if that is cheaper."""
     s = _Search(p, random.Random(0))
     s.restore(plan, everything=True)
-    s.local_search()
     return _cheaper(s, _nearest_first(p))
 
 
@@ -999,7 +1003,8 @@ def rough_over_limit(
     """Keys of riders over ``max_ride_minutes`` in a first answer, sorted.
 
     The first answer is the search's best plan once it has gone ten rounds
-    without a new best, polished: a few times cheaper than the full search
+    without a new best (or the second start's, if cheaper): a few times
+    cheaper than the full search
     of :func:`plan_routes`, and as good at telling whether a fleet is short
     of vehicles for ride limits. The search is kept paused (the 64 most
     recent), so a :func:`plan_routes` call for the same problem that
@@ -1027,7 +1032,7 @@ def _glance(
 def _glanced(p: _Problem) -> tuple[tuple[int, ...], Generator[Plan, None, _Search]]:
     """The riders over the limit in the first answer, and the paused search."""
     steps = _solving(p)
-    s = _polished(p, next(steps))
+    s = _first_answer(p, next(steps))
     over = tuple(
         x
         for route, rides in zip(s.routes, s.arr, strict=True)
