@@ -1004,9 +1004,8 @@ def rough_over_limit(
 
     The first answer is the search's best plan once it has gone ten rounds
     without a new best (or the second start's, if cheaper): a few times
-    cheaper than the full search
-    of :func:`plan_routes`, and as good at telling whether a fleet is short
-    of vehicles for ride limits. The search is kept paused (the 64 most
+    cheaper than the full search of :func:`plan_routes`, and as good at
+    telling whether a fleet is short of vehicles for ride limits. The search is kept paused (the 64 most
     recent), so a :func:`plan_routes` call for the same problem that
     follows runs it on from there, at no extra cost and to the very plan it
     would give without the pause. Arguments as for :func:`plan_routes`.
