@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from loomcore import InvalidRecordError, _routing
 from loomcore._model import Location
 from loomcore._routing import (
+    Direction,
     GreatCircleTravel,
     Rider,
     Route,
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENUE = Location(lat=-33.815, lon=151.001)
 DEPOT = Location(lat=-33.84, lon=151.05)
 GC = GreatCircleTravel()
+DIRECTIONS: tuple[Direction, ...] = ("pickup", "dropoff")
 
 
 def at(km_east: float, km_north: float = 0.0) -> Location:
@@ -153,7 +155,7 @@ class TableTravel:
 
 @pytest.mark.parametrize("direction", ["pickup", "dropoff"])
 @pytest.mark.parametrize("order", [("x", "y"), ("y", "x")])
-def test_a_one_way_road_network_is_followed(direction: str, order: tuple[str, str]) -> None:
+def test_a_one_way_road_network_is_followed(direction: Direction, order: tuple[str, str]) -> None:
     start, end, x, y = at(-5), at(5), at(0, 1), at(0, -1)
     where = {"x": x, "y": y}
     first, second = where[order[0]], where[order[1]]
@@ -162,7 +164,7 @@ def test_a_one_way_road_network_is_followed(direction: str, order: tuple[str, st
     travel = TableTravel(table)
     riders = [Rider(key="x", location=x), Rider(key="y", location=y)]
     van = Seats(key="van", seats=4, start=start, end=end)
-    plan = plan_routes(riders, [van], direction=direction, travel=travel)  # type: ignore[arg-type]
+    plan = plan_routes(riders, [van], direction=direction, travel=travel)
     assert plan.routes[0].riders == order
     assert plan.total_km == 3.0
 
@@ -306,11 +308,13 @@ class UndeclaredManhattanTravel:
 
 
 @pytest.mark.parametrize("direction", ["pickup", "dropoff"])
-def test_declaring_a_model_symmetric_changes_no_plan(direction: str, searches: list[int]) -> None:
+def test_declaring_a_model_symmetric_changes_no_plan(
+    direction: Direction, searches: list[int]
+) -> None:
     up, down = both_ways(HOMES)
     vans = up if direction == "pickup" else down
-    declared = plan_routes(HOMES, vans, direction=direction, travel=ManhattanTravel())  # type: ignore[arg-type]
-    undeclared = plan_routes(HOMES, vans, direction=direction, travel=UndeclaredManhattanTravel())  # type: ignore[arg-type]
+    declared = plan_routes(HOMES, vans, direction=direction, travel=ManhattanTravel())
+    undeclared = plan_routes(HOMES, vans, direction=direction, travel=UndeclaredManhattanTravel())
     assert declared == undeclared
     assert len(searches) == 2
 
@@ -319,8 +323,9 @@ def test_a_model_that_is_not_symmetric_gets_a_search_each_way(searches: list[int
     travel = UphillTravel()
     up, down = both_ways(HOMES)
     by_key = {r.key: r for r in HOMES}
-    for vans, direction in ((up, "pickup"), (down, "dropoff"), (up, "pickup")):
-        plan = plan_routes(HOMES, vans, direction=direction, travel=travel)  # type: ignore[arg-type]
+    ways: list[tuple[list[Seats], Direction]] = [(up, "pickup"), (down, "dropoff"), (up, "pickup")]
+    for vans, direction in ways:
+        plan = plan_routes(HOMES, vans, direction=direction, travel=travel)
         assert sorted(k for r in plan.routes for k in r.riders) == sorted(by_key)
         for route in plan.routes:
             van = next(v for v in vans if v.key == route.vehicle)
@@ -419,9 +424,9 @@ def test_great_circle_travel_is_exactly_symmetric(
 
 
 @st.composite
-def runs(draw: st.DrawFn) -> tuple[list[Rider], list[Seats], str, float]:
+def runs(draw: st.DrawFn) -> tuple[list[Rider], list[Seats], Direction, float]:
     """A small run around Sydney: riders, vehicles, direction, ride limit."""
-    direction = draw(st.sampled_from(["pickup", "dropoff"]))
+    direction = draw(st.sampled_from(DIRECTIONS))
     point = st.builds(lambda n, e: at(e, n), st.floats(-25, 25), st.floats(-25, 25))
     homes = draw(st.lists(point, max_size=12))
     riders = [
@@ -449,22 +454,22 @@ PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 @PROPERTY
 @given(runs())
 def test_any_search_paused_and_run_on_ends_where_an_unpaused_one_does(
-    run: tuple[list[Rider], list[Seats], str, float],
+    run: tuple[list[Rider], list[Seats], Direction, float],
 ) -> None:
     riders, vehicles, direction, limit = run
     forget()
-    fresh = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)  # type: ignore[arg-type]
+    fresh = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)
     forget()
-    rough_over_limit(riders, vehicles, direction=direction, max_ride_minutes=limit)  # type: ignore[arg-type]
-    assert plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit) == fresh  # type: ignore[arg-type]
+    rough_over_limit(riders, vehicles, direction=direction, max_ride_minutes=limit)
+    assert plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit) == fresh
     forget()
 
 
 @PROPERTY
 @given(runs())
-def test_every_plan_keeps_the_rules(run: tuple[list[Rider], list[Seats], str, float]) -> None:
+def test_every_plan_keeps_the_rules(run: tuple[list[Rider], list[Seats], Direction, float]) -> None:
     riders, vehicles, direction, limit = run
-    plan = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)  # type: ignore[arg-type]
+    plan = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)
     by_key = {r.key: r for r in riders}
     vans = {v.key: v for v in vehicles}
     carried = [k for r in plan.routes for k in r.riders]
@@ -507,7 +512,7 @@ class UphillTravel:
 @PROPERTY
 @given(runs())
 def test_one_way_costs_are_reported_as_driven(
-    run: tuple[list[Rider], list[Seats], str, float],
+    run: tuple[list[Rider], list[Seats], Direction, float],
 ) -> None:
     riders, vehicles, direction, limit = run
     travel = UphillTravel()
@@ -516,7 +521,7 @@ def test_one_way_costs_are_reported_as_driven(
         vehicles,
         direction=direction,
         travel=travel,
-        max_ride_minutes=limit,  # type: ignore[arg-type]
+        max_ride_minutes=limit,
     )
     by_key, vans = {r.key: r for r in riders}, {v.key: v for v in vehicles}
     for route in plan.routes:
@@ -529,11 +534,11 @@ def test_one_way_costs_are_reported_as_driven(
 @PROPERTY
 @given(runs(), st.randoms(use_true_random=False))
 def test_same_inputs_in_any_order_give_the_same_plan(
-    run: tuple[list[Rider], list[Seats], str, float], rnd: random.Random
+    run: tuple[list[Rider], list[Seats], Direction, float], rnd: random.Random
 ) -> None:
     riders, vehicles, direction, limit = run
-    plan = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)  # type: ignore[arg-type]
-    again = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)  # type: ignore[arg-type]
+    plan = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)
+    again = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)
     assert again == plan
     shuffled_riders, shuffled_vehicles = list(riders), list(vehicles)
     rnd.shuffle(shuffled_riders)
@@ -542,7 +547,7 @@ def test_same_inputs_in_any_order_give_the_same_plan(
         shuffled_riders,
         shuffled_vehicles,
         direction=direction,
-        max_ride_minutes=limit,  # type: ignore[arg-type]
+        max_ride_minutes=limit,
     )
     assert sorted(other.routes, key=lambda r: r.vehicle) == sorted(
         plan.routes, key=lambda r: r.vehicle
@@ -578,12 +583,12 @@ def nearest_neighbour_km(riders: list[Rider], vehicles: list[Seats]) -> float:
 @PROPERTY
 @given(runs())
 def test_never_worse_than_nearest_neighbour(
-    run: tuple[list[Rider], list[Seats], str, float],
+    run: tuple[list[Rider], list[Seats], Direction, float],
 ) -> None:
     riders, vehicles, direction, _ = run
     room = len(riders)  # everyone fits in any one vehicle
     vehicles = [attrs.evolve(v, seats=room, wheelchair_places=room) for v in vehicles]
-    plan = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=10_000)  # type: ignore[arg-type]
+    plan = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=10_000)
     assert plan.unserved == ()
     assert plan.total_km <= nearest_neighbour_km(riders, vehicles) + 1e-9
 
