@@ -28,10 +28,11 @@ symmetric model, cost one search.
 
 ``rough_over_limit`` answers a cheaper question: who rides over the limit
 in the search's best plan once it has gone ten rounds without a new best
-(or in the second start's plan, if cheaper). Transport asks it to decide whether a fleet is
-short of vehicles. The search is then kept paused (the 64 most recent); a
-``plan_routes`` call for the same problem runs it on from there instead of
-starting again, and ends at the very plan an unpaused search gives.
+(or in the second start's plan, if cheaper). Transport asks it to decide
+whether a fleet is short of vehicles. The search is then kept paused (the
+four most recent); a ``plan_routes`` call for the same problem runs it on
+from there instead of starting again, and ends at the very plan an
+unpaused search gives.
 
 A ride runs from the moment the vehicle leaves the venue (or the rider's
 home) to the moment it reaches the rider's home (or the venue), with the
@@ -108,7 +109,7 @@ _STRING_LEN = 8  # longest string of stops one ruin removes from a route
 _HEAT = 3.0  # starting temperature, in mean km per rider of the first plan
 _MEMO = 8192  # searches remembered
 _GLANCE = 10  # rounds without a new best before a search's first answer (rough_over_limit)
-_PAUSED = 64  # searches kept paused after that answer, to be run on if asked for in full
+_PAUSED = 4  # searches kept paused after that answer, to be run on if asked for in full
 
 _T = TypeVar("_T")
 Plan = tuple[list[list[int]], list[int]]  # routes by vehicle, riders left out
@@ -1005,8 +1006,9 @@ def rough_over_limit(
     The first answer is the search's best plan once it has gone ten rounds
     without a new best (or the second start's, if cheaper): a few times
     cheaper than the full search of :func:`plan_routes`, and as good at
-    telling whether a fleet is short of vehicles for ride limits. The search is kept paused (the 64 most
-    recent), so a :func:`plan_routes` call for the same problem that
+    telling whether a fleet is short of vehicles for ride limits. The
+    search is kept paused (the four most recent: a paused search holds its
+    matrices), so a :func:`plan_routes` call for the same problem that
     follows runs it on from there, at no extra cost and to the very plan it
     would give without the pause. Arguments as for :func:`plan_routes`.
     """
