@@ -160,10 +160,11 @@ def _instance_runs(
             notes.append(("seat-shortage", f"{inst.id}: no vehicle free for {r.key!r}", r.key))
         return (), notes
     # Rides too long: add a vehicle (never refuse), while one could help: a
-    # rider who lives more than the limit from the venue never will. A quick
-    # plan says whether to add one (a full search for each fleet size tried
-    # cost more than half of all routing); the full search on the fleet so
-    # chosen has the last word, and adds more if it still finds one.
+    # rider who lives more than the limit from the venue never will. The
+    # route search's first answer says whether to add one (a full search for
+    # each fleet size tried cost more than half of all routing); the full
+    # search on the fleet so chosen has the last word, and adds more if it
+    # still finds such a rider.
     added = 0
     while (
         spare
@@ -265,7 +266,7 @@ def _rough(
     venue: Location,
     settings: TransportSettings,
 ) -> tuple[str, ...]:
-    """Riders over the ride limit in a quick plan (:func:`rough_over_limit`)."""
+    """Riders over the ride limit in the search's first answer (:func:`rough_over_limit`)."""
     return rough_over_limit(
         riders,
         _seats(direction, vehicles, venue),
