@@ -260,3 +260,35 @@ def test_every_rider_is_carried_once_each_way_or_named(
         wc = sum(1 for p in run.riders if organisation.participants[int(p[1:])].wheelchair)
         assert wc <= vehicle.wheelchair_places
         assert len(run.riders) - wc <= vehicle.seats - 1
+
+
+def _near_hall(km_north: float) -> Location:
+    return Location(lat=HALL.lat + km_north / 111.32, lon=HALL.lon)
+
+
+def _riders_at(places: dict[int, Location]) -> Organisation:
+    base = org([bus("b1"), bus("b2"), bus("b3")])
+    people = [
+        attrs.evolve(p, pickup=places[i]) for i, p in enumerate(base.participants) if i in places
+    ]
+    return attrs.evolve(base, participants=people)
+
+
+def test_a_vehicle_is_added_while_a_ride_is_over_the_limit_for_a_rider_it_can_help() -> None:
+    # two riders 15 km north and two 15 km south of the hall, each within the
+    # hour's limit on their own; on one bus the first ones ride well over it
+    places = {0: _near_hall(15), 1: _near_hall(15.5), 2: _near_hall(-15), 3: _near_hall(-15.5)}
+    (inst,) = day_plan(_riders_at(places), *enrol("am", range(4))).instances
+    pickups = [r for r in inst.bus_runs if r.direction == "pickup"]
+    assert len(pickups) == 2
+    assert sorted(sorted(r.riders) for r in pickups) == [["p00", "p01"], ["p02", "p03"]]
+    assert "ride-too-long" not in [w.code for w in inst.warnings]
+
+
+def test_no_vehicle_is_added_for_a_rider_beyond_the_limit_of_the_venue() -> None:
+    # 45 km away: over the hour on any bus, so one more bus would not help
+    places = {0: _near_hall(45), 1: _near_hall(1)}
+    (inst,) = day_plan(_riders_at(places), *enrol("am", range(2))).instances
+    pickups = [r for r in inst.bus_runs if r.direction == "pickup"]
+    assert len({r.vehicle_id for r in pickups}) == 1
+    assert [(w.code, w.participant_id) for w in inst.warnings] == [("ride-too-long", "p00")]
