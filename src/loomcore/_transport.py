@@ -27,10 +27,10 @@ and the date.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from itertools import pairwise
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import attrs
 
@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # typing only: _plan imports this module
     from ._plan import Instance
 
 __all__ = ["BusRun", "Stop", "TransportSettings", "plan_bus_runs"]
+
+_T = TypeVar("_T")
 
 
 @attrs.frozen(kw_only=True, order=True)
@@ -249,14 +251,7 @@ def _route(
     venue: Location,
     settings: TransportSettings,
 ) -> RoutePlan:
-    return plan_routes(
-        riders,
-        _seats(direction, vehicles, venue),
-        direction=direction,
-        travel=settings.travel,
-        max_ride_minutes=settings.max_ride_minutes,
-        stop_minutes=settings.stop_minutes,
-    )
+    return _ask(plan_routes, direction, riders, vehicles, venue, settings)
 
 
 def _rough(
@@ -267,7 +262,20 @@ def _rough(
     settings: TransportSettings,
 ) -> tuple[str, ...]:
     """Riders over the ride limit in the search's first answer (:func:`rough_over_limit`)."""
-    return rough_over_limit(
+    return _ask(rough_over_limit, direction, riders, vehicles, venue, settings)
+
+
+def _ask(
+    question: Callable[..., _T],
+    direction: Direction,
+    riders: Sequence[Rider],
+    vehicles: Sequence[Vehicle],
+    venue: Location,
+    settings: TransportSettings,
+) -> _T:
+    """``question`` (``plan_routes`` or ``rough_over_limit``) about these
+    riders on these vehicles, with the settings' travel model and limits."""
+    return question(
         riders,
         _seats(direction, vehicles, venue),
         direction=direction,
