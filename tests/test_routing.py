@@ -13,7 +13,7 @@ from types import ModuleType
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from loomcore import InvalidRecordError, _routing
@@ -582,6 +582,20 @@ def nearest_neighbour_km(riders: list[Rider], vehicles: list[Seats]) -> float:
 
 @PROPERTY
 @given(runs())
+@example(  # a pickup the search alone ended 1.6% longer on: nearest-first from the depot wins
+    (
+        [
+            Rider(key="r00", location=at(1.0, 0.0), wheelchair=False),
+            Rider(key="r01", location=at(2.0, 0.0), wheelchair=False),
+            Rider(key="r02", location=at(-1.0, 0.0), wheelchair=False),
+            Rider(key="r03", location=at(0.0, 1.0), wheelchair=False),
+            Rider(key="r04", location=at(1.0, -2.0), wheelchair=False),
+        ],
+        [Seats(key="v0", seats=0, wheelchair_places=0, start=at(0.5, 0.0), end=at(0.0, 0.0))],
+        "pickup",
+        30.0,
+    )
+)
 def test_never_worse_than_nearest_neighbour(
     run: tuple[list[Rider], list[Seats], Direction, float],
 ) -> None:

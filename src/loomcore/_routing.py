@@ -819,12 +819,18 @@ def _greedy(p: _Problem) -> _Search:
 def _nearest_first(p: _Problem) -> _Search:
     """The second start: greedy insertion can miss plans that spread riders
     over vehicles it has not used yet; nearest-first filling finds them.
-    Made once per problem (a first answer and the full search share it)."""
+    Filled from each vehicle's start and, apart, from its end (a pickup's
+    depot: the order a driver collecting the nearest rider next would
+    take); the cheaper, polished. Made once per problem (a first answer
+    and the full search share it)."""
     if p.second is None:
-        s = _Search(p, random.Random(0))
-        _fill_nearest_first(s)
-        s.local_search()
-        p.second = s
+        made = []
+        for backward in (False, True):
+            s = _Search(p, random.Random(0))
+            _fill_nearest_first(s, backward)
+            s.local_search()
+            made.append(s)
+        p.second = _cheaper(*made)
     return p.second
 
 
@@ -896,12 +902,13 @@ def _first_answer(p: _Problem, plan: Plan) -> _Search:
     return _cheaper(s, _nearest_first(p))
 
 
-def _fill_nearest_first(s: _Search) -> None:
-    """Each vehicle in turn takes the nearest rider it has room for until full."""
-    p = s.p
+def _fill_nearest_first(s: _Search, backward: bool = False) -> None:
+    """Each vehicle in turn takes the nearest rider it has room for until
+    full: onward from its start, or, ``backward``, back from its end."""
+    p, D = s.p, s.p.D
     left = set(range(p.n))
     for v in range(p.m):
-        here = p.start[v]
+        here = p.end[v] if backward else p.start[v]
         while True:
             fits = [
                 u
@@ -910,8 +917,12 @@ def _fill_nearest_first(s: _Search) -> None:
             ]
             if not fits:
                 break
-            u = min(fits, key=lambda u: (p.D[here][u], u))
-            s.insert(u, v, len(s.routes[v]))
+            if backward:
+                u = min(fits, key=lambda u: (D[u][here], u))
+                s.insert(u, v, 0)
+            else:
+                u = min(fits, key=lambda u: (D[here][u], u))
+                s.insert(u, v, len(s.routes[v]))
             left.discard(u)
             here = u
     for u in sorted(left):
