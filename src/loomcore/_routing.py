@@ -47,9 +47,12 @@ The search:
 
 1. Greedy insertion builds a first plan, riders farthest from the start
    first, each where it adds least cost.
-2. A second start fills each vehicle in turn with its nearest riders; both
-   starts are polished and the cheaper plan is kept (greedy insertion alone
-   can miss plans that spread riders over vehicles it has not used yet).
+2. A second start fills each vehicle in turn with its nearest riders,
+   onward from its start and, apart, back from its end (the order of a
+   driver collecting the nearest rider next from a pickup's depot); both
+   are polished, the cheaper is kept, and at the end the search's plan
+   stands only if it beats it (greedy insertion alone can miss plans that
+   spread riders over vehicles it has not used yet).
 3. Local search descends to a local optimum over granular neighbourhoods
    (each rider's ten nearest riders): move a string of one to three stops,
    swap two stops in place, exchange two riders between routes each to
