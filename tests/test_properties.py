@@ -38,6 +38,7 @@ from loomcore import (
     Weekly,
     Withdrawal,
     plan_day,
+    shipped_catalogue,
 )
 from strategies import (
     GHOST,
@@ -70,10 +71,16 @@ PURE = settings(
 # --------------------------------------------------------------------------- helpers
 
 
-def inputs_of(organisation: Organisation, records: Iterable[Record]) -> PlanInputs:
+CATALOGUE = shipped_catalogue()
+
+
+def inputs_of(
+    organisation: Organisation, records: Iterable[Record], *, billed: bool = False
+) -> PlanInputs:
     records = list(records)
     return PlanInputs(
         organisation=organisation,
+        catalogue=CATALOGUE if billed else None,
         intents=[r for r in records if isinstance(r, Intent)],
         one_offs=[r for r in records if isinstance(r, OneOff)],
     )
@@ -222,21 +229,29 @@ def test_updated_inputs_equal_inputs_built_from_scratch(
     removed = data.draw(
         st.lists(st.sampled_from(base), unique_by=lambda r: r.id) if base else st.just([])
     )
-    before = inputs_of(organisation, base)
-    if data.draw(st.booleans(), label="indexes built before the update"):
-        for d in days_in_range()[:3]:
-            plan_day(before, d)
+    billed = data.draw(st.booleans(), label="billed")
+    before = inputs_of(organisation, base, billed=billed)
+    # planning first builds the indexes and fills the per-program memos,
+    # which the update carries over for the programs it leaves alone
+    planned_first = data.draw(st.sampled_from([0, 3, len(days_in_range())]), label="days planned")
+    for d in days_in_range()[:planned_first]:
+        plan_day(before, d)
     after = before.updated(add=later, remove=removed)
     gone = {r.id for r in removed}
-    scratch = inputs_of(organisation, [*(r for r in base if r.id not in gone), *later])
+    scratch = inputs_of(
+        organisation, [*(r for r in base if r.id not in gone), *later], billed=billed
+    )
     assert sorted(r.id for r in (*after.intents, *after.one_offs)) == sorted(
         r.id for r in (*scratch.intents, *scratch.one_offs)
     )
     assert _index_contents(after) == _index_contents(scratch)
     for d in days_in_range():
         assert plan_day(after, d) == plan_day(scratch, d)
-    # the inputs updated are left as they were
-    assert _index_contents(before) == _index_contents(inputs_of(organisation, base))
+    # the inputs updated are left as they were, and still plan as they did
+    unchanged = inputs_of(organisation, base, billed=billed)
+    assert _index_contents(before) == _index_contents(unchanged)
+    for d in days_in_range():
+        assert plan_day(before, d) == plan_day(unchanged, d)
 
 
 # --------------------------------------------------------------------------- b. incremental

@@ -199,6 +199,29 @@ class PlanInputs:
     _intents_built: _IntentIndex | None = attrs.field(default=None, init=False, repr=False)
     _one_offs_built: _OneOffIndex | None = attrs.field(default=None, init=False, repr=False)
 
+    # What the planner remembers of each program (see ``loomcore._plan``):
+    # results that depend on the organisation and that program's records
+    # only. ``updated`` carries it over for every program no changed record
+    # names, so one edit re-plans one program's instances, not every one.
+    _memos: dict[str, dict[Any, Any]] | None = attrs.field(default=None, init=False, repr=False)
+
+    def _memo(self, program_id: str) -> dict[Any, Any]:
+        """A dictionary for results that depend on one program's records only.
+
+        Kept with these inputs and, by :meth:`updated`, with the copies made
+        from them, unless a changed record names the program. Not for
+        results read from other programs' records or from records with no
+        program (staff leave, vehicle maintenance).
+        """
+        memos = self._memos
+        if memos is None:
+            memos = {}
+            object.__setattr__(self, "_memos", memos)
+        found = memos.get(program_id)
+        if found is None:
+            found = memos[program_id] = {}
+        return found
+
     @property
     def _intent_index(self) -> _IntentIndex:
         built = self._intents_built
@@ -260,6 +283,10 @@ class PlanInputs:
         if self._one_offs_built is not None:
             made = self._one_offs_built.updated(new_one_offs, old_one_offs)
             object.__setattr__(out, "_one_offs_built", made)
+        if self._memos is not None:
+            touched = {r.program_id for r in (*add, *remove)}
+            kept = {p: m for p, m in self._memos.items() if p not in touched}
+            object.__setattr__(out, "_memos", kept)
         return out
 
     def resolve(self, key: Key, day: date, default: Any) -> Resolved:

@@ -310,7 +310,9 @@ def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
     instances: list[Instance] = []
     applied: set[str] = set()
     for program in inputs.organisation.programs:
-        instances += _program_instances(inputs, program, day, applied)
+        made, used = _remembered_instances(inputs, program, day)
+        instances += made
+        applied |= used
     warnings = [
         _orphan_warning(o, day, inputs)
         for o in inputs.one_offs_touching(day)
@@ -319,8 +321,49 @@ def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
     instances.sort(key=lambda i: (i.start, i.program_id, i.id))
     instances = _with_resources(inputs, day, instances)
     if inputs.catalogue is not None:
-        instances = [_with_billing(inputs, inputs.catalogue, day, i) for i in instances]
+        instances = [_remembered_billing(inputs, inputs.catalogue, day, i) for i in instances]
     return DayPlan(date=day, instances=tuple(instances), warnings=_in_order(warnings))
+
+
+# What one program's records give is remembered with the inputs, per program
+# (PlanInputs._memo): after an edit only the program it names is worked out
+# again. Both memos below hold one entry per day or instance, so re-planning
+# never makes them grow.
+
+
+def _remembered_instances(
+    inputs: PlanInputs, program: Program, day: date
+) -> tuple[tuple[Instance, ...], frozenset[str]]:
+    """:func:`_program_instances` and the one-offs it applied, remembered by day."""
+    memo = inputs._memo(program.id)
+    key = ("instances", day)
+    found = memo.get(key)
+    if found is None:
+        applied: set[str] = set()
+        found = memo[key] = (
+            tuple(_program_instances(inputs, program, day, applied)),
+            frozenset(applied),
+        )
+    return found
+
+
+def _remembered_billing(
+    inputs: PlanInputs, catalogue: PriceCatalogue, day: date, inst: Instance
+) -> Instance:
+    """:func:`_with_billing`, remembered for the instance as it last came.
+
+    Billing reads the instance (with its shifts and runs) and, beyond the
+    organisation, only its own program's records, so an equal instance of
+    the same program bills the same.
+    """
+    memo = inputs._memo(inst.program_id)
+    key = ("billed", inst.id)
+    found = memo.get(key)
+    if found is not None and found[0] == inst:
+        return found[1]  # type: ignore[no-any-return]
+    billed = _with_billing(inputs, catalogue, day, inst)
+    memo[key] = (inst, billed)
+    return billed
 
 
 def _program_instances(
@@ -352,7 +395,7 @@ def rosters(inputs: PlanInputs, program_id: str, day: date) -> list[Instance]:
     one program instead of the whole day.
     """
     program = inputs.programs.get(program_id)
-    return [] if program is None else _program_instances(inputs, program, day, set())
+    return [] if program is None else list(_remembered_instances(inputs, program, day)[0])
 
 
 def _with_resources(inputs: PlanInputs, day: date, instances: list[Instance]) -> list[Instance]:
