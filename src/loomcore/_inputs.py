@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any
@@ -200,18 +200,21 @@ class PlanInputs:
     _one_offs_built: _OneOffIndex | None = attrs.field(default=None, init=False, repr=False)
 
     # What the planner remembers of each program (see ``loomcore._plan``):
-    # results that depend on the organisation and that program's records
-    # only. ``updated`` carries it over for every program no changed record
-    # names, so one edit re-plans one program's instances, not every one.
+    # results that depend on the organisation and on that program's records
+    # covering one day. ``updated`` carries it over but for the days the
+    # changed records can change, so one edit re-plans one program's
+    # instances, not every one, and the window moving on keeps its days.
     _memos: dict[str, dict[Any, Any]] | None = attrs.field(default=None, init=False, repr=False)
 
     def _memo(self, program_id: str) -> dict[Any, Any]:
-        """A dictionary for results that depend on one program's records only.
+        """A dictionary for results of one program on one day.
 
-        Kept with these inputs and, by :meth:`updated`, with the copies made
-        from them, unless a changed record names the program. Not for
-        results read from other programs' records or from records with no
-        program (staff leave, vehicle maintenance).
+        Keys are ``(kind, day, ...)``; a value may depend on the
+        organisation and on the program's records that cover ``day`` (by
+        :meth:`resolve` and the one-off lookups on that day), nothing else.
+        Kept with these inputs and, by :meth:`updated`, with the copies
+        made from them, less the days a changed record of the program can
+        change (see :func:`_kept_memos`).
         """
         memos = self._memos
         if memos is None:
@@ -284,8 +287,7 @@ class PlanInputs:
             made = self._one_offs_built.updated(new_one_offs, old_one_offs)
             object.__setattr__(out, "_one_offs_built", made)
         if self._memos is not None:
-            touched = {r.program_id for r in (*add, *remove)}
-            kept = {p: m for p, m in self._memos.items() if p not in touched}
+            kept = _kept_memos(self._memos, (*add, *remove), self.reschedules)
             object.__setattr__(out, "_memos", kept)
         return out
 
@@ -316,6 +318,46 @@ class PlanInputs:
     def one_offs_touching(self, day: date) -> tuple[OneOff, ...]:
         """Every one-off whose plan-changing dates include ``day``."""
         return self._one_off_index.days.get(day, ())
+
+
+def _kept_memos(
+    memos: dict[str, dict[Any, Any]],
+    changed: Iterable[Intent | OneOff],
+    reschedules: Callable[[str], tuple[Reschedule, ...]],
+) -> dict[str, dict[Any, Any]]:
+    """The per-program memos, less what ``changed`` records can change.
+
+    An intent changes its program's days from its start on; a one-off, the
+    dates it names. A program with a reschedule loses every day: a moved
+    instance is planned from its origin date's records, on another day.
+    """
+    since: dict[str, date] = {}
+    on: dict[str, set[date]] = defaultdict(set)
+    every: set[str] = set()
+    for r in changed:
+        p = r.program_id
+        if p not in memos or p in every:
+            continue
+        if isinstance(r, Reschedule) or reschedules(p):
+            every.add(p)
+        elif isinstance(r, Intent):
+            since[p] = min(since.get(p, r.start), r.start)
+        else:
+            on[p].update(r.dates())
+    kept = {}
+    for p, memo in memos.items():
+        if p in every:
+            continue
+        first, days = since.get(p), on.get(p, ())
+        if first is None and not days:
+            kept[p] = memo
+        else:
+            kept[p] = {
+                k: v
+                for k, v in memo.items()
+                if not ((first is not None and k[1] >= first) or k[1] in days)
+            }
+    return kept
 
 
 def _record_order(r: Intent | OneOff) -> tuple[datetime, str]:

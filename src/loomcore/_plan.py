@@ -325,10 +325,10 @@ def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
     return DayPlan(date=day, instances=tuple(instances), warnings=_in_order(warnings))
 
 
-# What one program's records give is remembered with the inputs, per program
-# (PlanInputs._memo): after an edit only the program it names is worked out
-# again. Both memos below hold one entry per day or instance, so re-planning
-# never makes them grow.
+# What one program's records give on a day is remembered with the inputs,
+# per program (PlanInputs._memo): after an edit only the days of the program
+# it names are worked out again. Both memos below hold one entry per day or
+# instance, so re-planning never makes them grow.
 
 
 def _remembered_instances(
@@ -357,7 +357,7 @@ def _remembered_billing(
     the same program bills the same.
     """
     memo = inputs._memo(inst.program_id)
-    key = ("billed", inst.id)
+    key = ("billed", day, inst.id)
     found = memo.get(key)
     if found is not None and found[0] == inst:
         return found[1]  # type: ignore[no-any-return]
