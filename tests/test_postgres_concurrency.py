@@ -121,11 +121,11 @@ def test_connection_killed_mid_roll_leaves_no_half_day(
     victim = date(2026, 10, 17)  # a Saturday, with an instance
     real_insert = pg_store._insert_instances
 
-    def dying_insert(conn: Any, plan: Any) -> None:
-        if plan.date == victim:
-            real_insert(conn, plan)  # rows written inside the transaction …
+    def dying_insert(conn: Any, day: date, fresh: Any) -> None:
+        if day == victim:
+            real_insert(conn, day, fresh)  # rows written inside the transaction …
             conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))  # … then death
-        real_insert(conn, plan)
+        real_insert(conn, day, fresh)
 
     monkeypatch.setattr(pg_store, "_insert_instances", dying_insert)
     with pytest.raises(StoreUnavailableError):

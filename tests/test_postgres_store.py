@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import attrs
 import pytest
 from sqlalchemy import insert, text
 
 from conftest import clean_database
-from loomcore import Store
-from loomcore.testing import StoreContract
+from loomcore import DayPlan, PlannedDay, Store
+from loomcore.testing import _AT, StoreContract, _enrol, sample_organisation
+from loomcore.testing import _plan as _planned_day
 from loomcore_pg import SCHEMA_VERSION, PostgresStore, SchemaVersionError, build_metadata, migrate
 from loomcore_pg._store import _intents_query, _one_offs_query
 
@@ -95,3 +97,33 @@ def test_the_price_catalogue_round_trips(pg_engine: Any) -> None:
     assert back.limit("04_102_0136_6_1", day) == shipped.limit("04_102_0136_6_1", day)
     store.put_catalogue(shipped)  # replacing keeps one copy
     assert len(store.catalogue().limits) == len(shipped.limits)  # type: ignore[union-attr]
+
+
+def _instance_keys(engine: Any, day: date) -> dict[str, Any]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT instance_id, key FROM tgl_loom_instances WHERE day = :d"), {"d": day}
+        )
+        return {r.instance_id: r.key for r in rows}
+
+
+def test_a_day_planned_again_rewrites_only_the_instances_that_changed(pg_engine: Any) -> None:
+    clean_database(pg_engine)
+    store = PostgresStore(pg_engine)
+    store.set_organisation(sample_organisation())
+    store.add_record(_enrol("a", "ann", date(2026, 10, 1)))
+    day = date(2026, 10, 7)
+    first = _planned_day(day, store).plan.instances[0]
+    second = attrs.evolve(first, id=f"{first.id}-b", program_id="other")
+
+    def put(revision: int, *instances: Any) -> dict[str, Any]:
+        plan = DayPlan(date=day, instances=instances)
+        assert store.put_day(PlannedDay(plan=plan, revision=revision, planned_at=_AT))
+        return _instance_keys(pg_engine, day)
+
+    keys = put(1, first, second)
+    assert put(2, first, second) == keys  # the same plan: nothing rewritten
+    assert put(3, second, first) == keys  # reordered: positions follow, rows stay
+    changed = put(4, second, attrs.evolve(first, cancellation_reason="x"))
+    assert changed[second.id] == keys[second.id]
+    assert changed[first.id] != keys[first.id]

@@ -160,12 +160,12 @@ def test_connection_lost_mid_roll_is_alerted_retried_and_recovered(
     real_insert = pg_store._insert_instances
     kills = [2]
 
-    def dying_insert(conn: Any, plan: Any) -> None:
-        if plan.date == victim and kills[0]:
+    def dying_insert(conn: Any, day: date, fresh: Any) -> None:
+        if day == victim and kills[0]:
             kills[0] -= 1
-            real_insert(conn, plan)  # rows written inside the transaction …
+            real_insert(conn, day, fresh)  # rows written inside the transaction …
             conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))  # … then death
-        real_insert(conn, plan)
+        real_insert(conn, day, fresh)
 
     def rows_of_victim() -> int:
         with store.engine.connect() as conn:

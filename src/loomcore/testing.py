@@ -22,6 +22,7 @@ import time as _time
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 from . import (
@@ -297,6 +298,30 @@ class StoreContract:
         store.put_day(empty)
         assert store.get_day(day) == empty
         assert store.planned_days() == (empty,)
+
+    def test_put_day_of_a_day_partly_changed_reads_back_the_new_plan(self, store: Store) -> None:
+        day = date(2026, 10, 7)
+        first = self._billed_day(store, day).plan.instances[0]
+        second = attrs.evolve(first, id=f"{first.id}-b", program_id=f"{first.program_id}-b")
+        changed = attrs.evolve(
+            first, billing_lines=first.billing_lines[:1], cancellation_reason="x"
+        )
+        for n, instances in enumerate(
+            [
+                (first, second),
+                (second, first),  # the same instances, the other way round
+                (second, changed),  # one of them changed
+                (changed,),  # the other gone
+                (changed, second),  # back again
+            ]
+        ):
+            planned = PlannedDay(
+                plan=DayPlan(date=day, instances=instances), revision=n + 1, planned_at=_AT
+            )
+            assert store.put_day(planned) is True
+            assert store.get_day(day) == planned
+            lines = tuple(line for inst in instances for line in inst.billing_lines)
+            assert store.ledger(day, day)[0].lines == lines
 
     def test_put_day_never_replaces_a_later_revision(self, store: Store) -> None:
         day = date(2026, 10, 7)

@@ -19,6 +19,7 @@ Theory of operation
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -380,9 +381,8 @@ class PostgresStore(Store):
             ).first()
             if written is None:
                 return False
-            conn.execute(delete(_INSTANCES).where(_INSTANCES.c.day == plan.date))
-            _insert_instances(conn, plan)
-            _write_ledger(conn, plan)
+            if _write_instances(conn, plan):
+                _write_ledger(conn, plan)
         return True
 
     def get_day(self, day: date) -> PlannedDay | None:
@@ -661,14 +661,66 @@ def _day_range(column: Any, start: date | None, end: date | None) -> list[Any]:
     return out
 
 
-def _insert_instances(conn: Connection, plan: DayPlan) -> None:
-    instances, allocations, shifts, runs = [], [], [], []
+def _as_stored(value: Any) -> Any:
+    """``value`` as it reads back from a JSONB column (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _write_instances(conn: Connection, plan: DayPlan) -> bool:
+    """Bring the day's stored instances to ``plan``'s; whether its billing changed.
+
+    A day planned again mostly comes back the same but for the instances an
+    edit touched, so only instances whose value or place changed are
+    rewritten (with their allocations, shifts and runs); an instance that
+    only moved place gets its new position.
+    """
+    stored = {
+        r.instance_id: r
+        for r in conn.execute(
+            select(
+                _INSTANCES.c.key, _INSTANCES.c.instance_id, _INSTANCES.c.position, _INSTANCES.c.data
+            )
+            .where(_INSTANCES.c.day == plan.date)
+            .order_by(_INSTANCES.c.position)
+        )
+    }
+    had = bool(stored)
+    billed_before = [line for r in stored.values() for line in r.data["billing_lines"]]
+    billed_now: list[Any] = []
+    fresh: list[tuple[int, Instance, Any]] = []
+    moved: list[dict[str, Any]] = []
     for position, inst in enumerate(plan.instances):
+        data = _as_stored(converter.unstructure(inst))
+        billed_now += data["billing_lines"]
+        row = stored.get(inst.id)
+        if row is not None and row.data == data:
+            del stored[inst.id]
+            if row.position != position:
+                moved.append({"row_key": row.key, "new_position": position})
+        else:
+            fresh.append((position, inst, data))
+    gone = [r.key for r in stored.values()]  # changed or no longer planned
+    if gone:
+        conn.execute(delete(_INSTANCES).where(_INSTANCES.c.key.in_(gone)))
+    if moved:
+        conn.execute(
+            update(_INSTANCES)
+            .where(_INSTANCES.c.key == bindparam("row_key"))
+            .values(position=bindparam("new_position")),
+            moved,
+        )
+    _insert_instances(conn, plan.date, fresh)
+    return not had or billed_now != billed_before
+
+
+def _insert_instances(conn: Connection, day: date, fresh: list[tuple[int, Instance, Any]]) -> None:
+    instances, allocations, shifts, runs = [], [], [], []
+    for position, inst, data in fresh:
         key = uuid.uuid4()
         instances.append(
             {
                 "key": key,
-                "day": plan.date,
+                "day": day,
                 "position": position,
                 "instance_id": inst.id,
                 "program_id": inst.program_id,
@@ -683,13 +735,13 @@ def _insert_instances(conn: Connection, plan: DayPlan) -> None:
                 "support": inst.staff_demand.support,
                 "riders": inst.transport_demand.riders,
                 "wheelchair_riders": inst.transport_demand.wheelchair_riders,
-                "data": converter.unstructure(inst),
+                "data": data,
             }
         )
         allocations += [
             {
                 "instance_key": key,
-                "day": plan.date,
+                "day": day,
                 "participant_id": a.participant_id,
                 "status": a.status,
                 "origin": a.origin,
@@ -702,7 +754,7 @@ def _insert_instances(conn: Connection, plan: DayPlan) -> None:
         shifts += [
             {
                 "instance_key": key,
-                "day": plan.date,
+                "day": day,
                 "role": s.role,
                 "position": s.position,
                 "staff_id": s.staff_id or None,
@@ -714,7 +766,7 @@ def _insert_instances(conn: Connection, plan: DayPlan) -> None:
         runs += [
             {
                 "instance_key": key,
-                "day": plan.date,
+                "day": day,
                 "run_id": r.id,
                 "direction": r.direction,
                 "vehicle_id": r.vehicle_id,
