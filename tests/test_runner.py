@@ -646,6 +646,27 @@ def test_run_async_with_a_fake_async_sleep() -> None:
     assert not runner.running
 
 
+def test_a_stop_just_before_the_wake_is_cleared_is_not_lost() -> None:
+    # A signal handler calling stop() can run between any two lines of the
+    # loop; here it runs as the loop clears its wake-up, the narrowest spot.
+    clock = Clock(at(10, 4, 12, 0).replace(tzinfo=None))
+    runner = Runner(make_loom(clock, weeks=2), alert=pytest.fail)  # real waiting, for hours
+    real_clear = runner._wake.clear
+    calls = [0]
+
+    def clear_after_a_stop() -> None:
+        calls[0] += 1
+        if calls[0] == 2:  # the loop's second turn: started, now waiting for the roll
+            runner.stop()
+        real_clear()
+
+    runner._wake.clear = clear_after_a_stop  # type: ignore[method-assign]
+    thread = runner.start_thread()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert calls[0] == 2
+
+
 def test_run_async_stops_on_its_event_and_on_stop() -> None:
     clock = Clock(at(10, 4, 12, 0).replace(tzinfo=None))
     runner = Runner(make_loom(clock, weeks=2), alert=pytest.fail)

@@ -433,8 +433,13 @@ class Runner:
         self._enter_loop()
         logger.info("runner %s started", self.name)
         try:
-            while not self._stop.is_set():
+            while True:
+                # cleared before the stop is read: a stop() in between (a
+                # signal handler runs between any two lines) sets the wake
+                # after this, so the wait below cannot miss it
                 self._wake.clear()
+                if self._stop.is_set():
+                    break
                 wait = self._step(until)
                 if wait is None:
                     break
