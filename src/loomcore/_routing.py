@@ -49,9 +49,9 @@ The search:
    first, each where it adds least cost.
 2. A second start fills each vehicle in turn with its nearest riders,
    onward from its start and, apart, back from its end (the order of a
-   driver collecting the nearest rider next from a pickup's depot); both
-   are polished, the cheaper is kept, and at the end the search's plan
-   stands only if it beats it (greedy insertion alone can miss plans that
+   driver collecting the nearest rider next from a pickup's depot); the
+   cheaper fill is polished, and at the end the search's plan stands only
+   if it beats it (greedy insertion alone can miss plans that
    spread riders over vehicles it has not used yet).
 3. Local search descends to a local optimum over granular neighbourhoods
    (each rider's ten nearest riders): move a string of one to three stops,
@@ -824,16 +824,17 @@ def _nearest_first(p: _Problem) -> _Search:
     over vehicles it has not used yet; nearest-first filling finds them.
     Filled from each vehicle's start and, apart, from its end (a pickup's
     depot: the order a driver collecting the nearest rider next would
-    take); the cheaper, polished. Made once per problem (a first answer
-    and the full search share it)."""
+    take); the cheaper fill is polished. Made once per problem (a first
+    answer and the full search share it)."""
     if p.second is None:
-        made = []
+        fills = []
         for backward in (False, True):
             s = _Search(p, random.Random(0))
             _fill_nearest_first(s, backward)
-            s.local_search()
-            made.append(s)
-        p.second = _cheaper(*made)
+            fills.append(s)
+        s = _cheaper(*fills)
+        s.local_search()
+        p.second = s
     return p.second
 
 
