@@ -84,11 +84,12 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import threading
-from collections.abc import Callable, Generator, Iterable, Sequence
-from functools import lru_cache
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from itertools import chain, pairwise
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
@@ -977,8 +978,95 @@ def _remembering(
     return cached(args)
 
 
-@lru_cache(maxsize=_MEMO)
+_MISSING: Any = object()
+
+
+class _Memo:
+    """Answers by question, the least recently asked dropped beyond ``size``;
+    safe across threads. Unlike ``functools.lru_cache`` its entries can be
+    handed to another process and taken from one (``loomcore._parallel``):
+    a day planned there is planned again here at the price of one planned
+    here."""
+
+    def __init__(self, name: str, size: int) -> None:
+        self.name = name
+        self.size = size
+        self._entries: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def ask(self, compute: Callable[[Any], _T], key: Any) -> _T:
+        """The answer to ``key``, by ``compute(key)`` unless remembered."""
+        with self._lock:
+            found = self._entries.get(key, _MISSING)
+            if found is not _MISSING:
+                self._entries.move_to_end(key)
+                return found  # type: ignore[no-any-return]
+        found = compute(key)
+        self.put(key, found)
+        made = _made
+        if made is not None:
+            made.append((self.name, key, found))
+        return found
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def items(self) -> list[tuple[Any, Any]]:
+        with self._lock:
+            return list(self._entries.items())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_PLANS = _Memo("plan", _MEMO)  # plan_routes calls and their answers
+_SEARCHES = _Memo("search", _MEMO)  # problems in drop-off form and their searches' stops
+_FIRST = _Memo("first", _MEMO)  # problems and who rides over the limit in a first answer
+_MEMOS = {m.name: m for m in (_PLANS, _SEARCHES, _FIRST)}
+# answers worked out since made() began, when a caller keeps count (a worker process)
+_made: list[tuple[str, Any, Any]] | None = None
+
+Entry = tuple[str, Any, Any]  # (memo, question, answer)
+
+
+def remembered() -> list[Entry]:
+    """Every remembered routing answer, to hand to another process."""
+    return [(m.name, k, v) for m in _MEMOS.values() for k, v in m.items()]
+
+
+def remember(entries: Iterable[Entry]) -> None:
+    """Remember answers worked out elsewhere (by :func:`remembered` or :func:`made`)."""
+    for name, key, value in entries:
+        _MEMOS[name].put(key, value)
+
+
+@contextlib.contextmanager
+def made() -> Iterator[list[Entry]]:
+    """The answers worked out (not found remembered) inside the block.
+
+    For one thread at a time: a worker process planning one day."""
+    global _made
+    out: list[Entry] = []
+    _made = out
+    try:
+        yield out
+    finally:
+        _made = None
+
+
 def _planned(call: tuple[Any, ...]) -> RoutePlan:
+    return _PLANS.ask(_plan_call, call)
+
+
+def _plan_call(call: tuple[Any, ...]) -> RoutePlan:
     return _plan_routes(*call)
 
 
@@ -1062,9 +1150,12 @@ _paused: dict[_Key, Generator[Plan, None, _Search]] = {}  # oldest first
 _pausing = threading.Lock()
 
 
-@lru_cache(maxsize=_MEMO)
 def _rough(key: _Key) -> tuple[int, ...]:
     """``_glance`` remembered, like ``_remembered``; the search is kept paused."""
+    return _FIRST.ask(_rough_glance, key)
+
+
+def _rough_glance(key: _Key) -> tuple[int, ...]:
     over, steps = _glanced(_Problem(*key))
     with _pausing:
         _paused[key] = steps
@@ -1075,9 +1166,8 @@ def _rough(key: _Key) -> tuple[int, ...]:
 
 def _forget() -> None:
     """Forget every remembered answer and paused search (for tests)."""
-    _planned.cache_clear()
-    _remembered.cache_clear()
-    _rough.cache_clear()
+    for memo in _MEMOS.values():
+        memo.clear()
     with _pausing:
         _paused.clear()
 
@@ -1121,11 +1211,14 @@ def _search(
     return tuple(tuple(r) for r in s.routes), tuple(s.unserved)
 
 
-@lru_cache(maxsize=_MEMO)
 def _remembered(key: _Key) -> Found:
     """``_search`` remembered: it is pure and its arguments frozen values, so
     remembering it never changes an answer. A search paused by
     :func:`rough_over_limit` is run on instead of started afresh."""
+    return _SEARCHES.ask(_run_on_or_search, key)
+
+
+def _run_on_or_search(key: _Key) -> Found:
     with _pausing:
         steps = _paused.pop(key, None)
     if steps is None:
