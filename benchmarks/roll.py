@@ -5,7 +5,8 @@ Usage::
     python benchmarks/roll.py [--store memory|postgres] [--dsn DSN] [--json]
         [--scale 1.0] [--intents N] [--exceptions N] [--programs N] [--participants N]
         [--staff N] [--vehicles N] [--venues N] [--years 10] [--weeks 16]
-        [--nights 30] [--edits 5] [--seed 0] [--profile FILE] [--cache FILE] [--quiet]
+        [--nights 30] [--edits 5] [--workers 1] [--seed 0] [--profile FILE] [--cache FILE]
+        [--quiet]
 
 What is measured (seconds unless said otherwise):
 
@@ -19,6 +20,8 @@ What is measured (seconds unless said otherwise):
   The changes cycle through an absence, a one-day time change, a temporary
   withdrawal (three weeks) and a new enrolment from a date on.
 * ``shrink`` and ``grow``: the window resized to 2 weeks, then back.
+* ``--workers N``: the service plans the full roll and the growth in N
+  worker processes (``Loom(workers=N)``); nights and edits stay in this one.
 * ``peak_rss_mb``: the process's peak resident memory (``getrusage``),
   ``records_mb``: what the generated records take (``tracemalloc``, measured
   while generating).
@@ -134,11 +137,12 @@ def run(
     edits: int = 5,
     profile: str | None = None,
     quiet: bool = True,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Time the roll, nights, edits and resizing on a loaded ``store``; the figures."""
     today = generated.today
     clock = Clock(roll_time(today))
-    loom = Loom(store, clock=clock)
+    loom = Loom(store, clock=clock, workers=workers)
     store.set_window_weeks(weeks)
 
     def say(text: str) -> None:
@@ -328,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weeks", type=int, default=16)
     parser.add_argument("--nights", type=int, default=30)
     parser.add_argument("--edits", type=int, default=5, help="operator changes per day")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes planning a window (Loom(workers=N))"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--today", type=date.fromisoformat, default=DEFAULT_TODAY)
     parser.add_argument("--profile", default=None, help="write a cProfile of the full roll here")
@@ -360,12 +367,14 @@ def main(argv: list[str] | None = None) -> int:
             nights=args.nights,
             edits=args.edits,
             profile=args.profile,
+            workers=args.workers,
             quiet=args.quiet,
         )
     result = {
         "store": args.store,
         "sizes": attrs.asdict(sizes),
         "weeks": args.weeks,
+        "workers": args.workers,
         "today": args.today.isoformat(),
         "generate_s": round(generate_s, 2),
         "load_s": round(load_s, 2),

@@ -192,6 +192,7 @@ PUBLIC_API = [
     "next_action",
     "nsw_public_holidays",
     "plan_day",
+    "plan_days",
     "plan_routes",
     "price_attendance",
     "scenario_loom",

@@ -63,6 +63,7 @@ from ._model import (
     Vehicle,
     Venue,
 )
+from ._parallel import plan_days
 from ._plan import (
     WARNING_CODES,
     Allocation,
@@ -260,6 +261,7 @@ __all__ = [
     "next_action",
     "nsw_public_holidays",
     "plan_day",
+    "plan_days",
     "plan_routes",
     "price_attendance",
     "scenario_loom",

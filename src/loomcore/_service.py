@@ -50,6 +50,7 @@ from ._errors import (
 from ._inputs import PlanInputs, TransportSettings
 from ._memory import MemoryStore
 from ._model import Organisation, Participant, Program, Staff, Vehicle, Venue
+from ._parallel import plan_days
 from ._plan import DayPlan, Instance, plan_day
 from ._prices import PriceCatalogue, shipped_catalogue
 from ._records import (
@@ -67,6 +68,9 @@ __all__ = ["DEFAULT_WEEKS", "Health", "Loom"]
 
 DEFAULT_WEEKS = 4
 
+# Fewer days than this are planned in this process even with workers: starting
+# them costs about as much as planning a week
+_IN_WORKERS_FROM = 14
 # The longest span of days the cached inputs grow to as the window moves on
 # (a 16-week window and two more weeks); past it they are reloaded, which
 # leaves out the records of days the window has left behind.
@@ -118,7 +122,12 @@ class Loom:
     ``transport`` sets how bus runs are planned (ride limit, buffers, the
     travel model: plug in a road network there). ``catalogue`` holds the NDIS
     support items and price limits billing lines are priced from (the
-    shipped data by default, read once here).
+    shipped data by default, read once here). ``workers`` is how many
+    processes plan days when a roll, :meth:`load`, :meth:`resize_window` or
+    :meth:`set_organisation` plans two weeks or more at once (see
+    :func:`loomcore.plan_days`); 1, the default, plans in this process
+    alone. Edits always re-plan here, where the routes worked out are
+    remembered.
     """
 
     def __init__(
@@ -134,7 +143,11 @@ class Loom:
         retention_days: int | None = 90,
         transport: TransportSettings | None = None,
         catalogue: PriceCatalogue | None = None,
+        workers: int = 1,
     ) -> None:
+        if workers < 1:
+            raise InvalidRecordError(f"workers must be at least 1, got {workers}", field="workers")
+        self.workers = workers
         self.store: Store = store if store is not None else MemoryStore()
         self.timezone = timezone
         self._zone = PlanInputs(organisation=Organisation(), timezone=timezone).zone
@@ -192,7 +205,7 @@ class Loom:
         self.store.set_window_weeks(weeks)
         window = self.window(now)
         dropped = self.store.delete_days(window.end + _ONE_DAY, None)
-        planned = self._plan_days(self._days_to_plan(window), now)
+        planned = self._plan_days(self._days_to_plan(window), now, many=True)
         self._audit(
             now,
             by,
@@ -341,7 +354,7 @@ class Loom:
         now = self.now()
         self.store.set_organisation(organisation)
         window = self.window(now)
-        planned = self._plan_days(list(window.days()), now)
+        planned = self._plan_days(list(window.days()), now, many=True)
         self._audit(
             now,
             by,
@@ -448,7 +461,7 @@ class Loom:
             self.store.set_window_weeks(weeks)
         window = self.window(now)
         self.store.delete_days(window.end + _ONE_DAY, None)
-        planned = self._plan_days(list(window.days()), now)
+        planned = self._plan_days(list(window.days()), now, many=True)
         self._audit(
             now,
             by,
@@ -508,7 +521,7 @@ class Loom:
                         None, today - timedelta(days=self.retention_days + 1)
                     )
                 todo = self._days_to_plan(window)
-                planned = self._plan_days(todo, now, until)
+                planned = self._plan_days(todo, now, until, many=True)
             except Exception as e:
                 self.store.append_roll(
                     self._roll_entry(
@@ -806,20 +819,33 @@ class Loom:
         return self._inputs(min((window.start, *days)), max((window.end, *days)))
 
     def _plan_days(
-        self, days: Iterable[date], now: datetime, until: Callable[[], bool] | None = None
+        self,
+        days: Iterable[date],
+        now: datetime,
+        until: Callable[[], bool] | None = None,
+        *,
+        many: bool = False,
     ) -> list[date]:
-        """Plan and write ``days`` in ascending order; the days written."""
+        """Plan and write ``days`` in ascending order; the days written.
+
+        ``many``: a window's worth planned afresh, worth the worker
+        processes (if any) when it is two weeks or more.
+        """
         days = sorted(days)
         if not days:
             return []
         revision = self.store.revision()
         inputs = self._inputs(days[0], days[-1])
-        for n, d in enumerate(days):
-            if until is not None and until():
-                return days[:n]
-            self.store.put_day(
-                PlannedDay(plan=plan_day(inputs, d), revision=revision, planned_at=now)
-            )
+        workers = self.workers if many and len(days) >= _IN_WORKERS_FROM else 1
+        plans = plan_days(inputs, days, workers=workers)
+        try:
+            for n, _ in enumerate(days):
+                if until is not None and until():
+                    return days[:n]
+                plan = next(plans)
+                self.store.put_day(PlannedDay(plan=plan, revision=revision, planned_at=now))
+        finally:
+            plans.close()
         return days
 
     def _days_to_plan(self, window: Window) -> list[date]:

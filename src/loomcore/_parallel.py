@@ -1,0 +1,136 @@
+"""Planning many days at once, in worker processes if asked: ``plan_days``.
+
+Theory of operation
+-------------------
+:func:`loomcore.plan_day` is pure, so days can be planned anywhere and in
+any order. With ``workers`` above one, :func:`plan_days` starts that many
+processes (``spawn``: a fresh interpreter each, safe beside threads) and
+hands each, once, the inputs (without what they remember) and the bus
+routes this process has already worked out. The days are shared out one at
+a time and the plans come back in the order asked for. With each plan come
+the routes and the per-program results (see ``PlanInputs._memo``) the
+worker worked out for that day; they are remembered here too, so planning a
+day again in this process afterwards (an edit) costs what it would have
+cost had the day been planned here.
+
+Invariants
+~~~~~~~~~~
+1. The plans are those of ``plan_day(inputs, day)`` for each day, byte for
+   byte, whatever ``workers`` is.
+2. The days are yielded in the order given; closing the iterator early
+   cancels the days not yet started.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from collections.abc import Generator, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from typing import Any
+
+import attrs
+
+from . import _routing
+from ._errors import InvalidRecordError
+from ._inputs import PlanInputs
+from ._plan import DayPlan, plan_day
+
+__all__ = ["plan_days"]
+
+# (program id, memo key, value): what a worker remembered for one day
+_Memo = tuple[str, Any, Any]
+
+
+def plan_days(
+    inputs: PlanInputs, days: Iterable[date], *, workers: int = 1
+) -> Generator[DayPlan, None, None]:
+    """Plan each of ``days`` from ``inputs``; a generator of the plans, in the order given.
+
+    The same plans as :func:`plan_day` gives day by day. With ``workers``
+    above 1 the days are planned in that many worker processes, started for
+    this call and stopped when the iterator is done or closed; the bus
+    routes they work out are remembered in this process too. Days these
+    inputs have planned before are planned again in this process, where
+    most of the work is remembered (no workers at all if that is every
+    day). Starting them
+    and handing them the inputs costs about a second, so it pays for a
+    dozen days or more (a new 16-week window: about 1.8× faster on two
+    cores). Raises :class:`InvalidRecordError` when ``workers`` is below 1.
+
+    Worker processes import :mod:`loomcore` afresh (``spawn``), so a script
+    that calls this at import time must guard its entry point with
+    ``if __name__ == "__main__":``.
+    """
+    if workers < 1:
+        raise InvalidRecordError(f"workers must be at least 1, got {workers}", field="workers")
+    days = list(days)
+    # a day these inputs have planned before is planned again here, cheaply
+    held = [d for d in days if workers == 1 or _remembers(inputs, d)]
+    new = [d for d in days if d not in held]
+    if len(new) < 2:
+        for d in days:
+            yield plan_day(inputs, d)
+        return
+    payload = pickle.dumps((_portable(inputs), _routing.remembered()), pickle.HIGHEST_PROTOCOL)
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(new)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start,
+        initargs=(payload,),
+    )
+    try:
+        futures = {d: pool.submit(_plan, d) for d in new}
+        for d in days:
+            if d not in futures:
+                yield plan_day(inputs, d)
+                continue
+            plan, routes, memos = futures[d].result()
+            _routing.remember(routes)
+            for program_id, key, value in memos:
+                inputs._memo(program_id).setdefault(key, value)
+            yield plan
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _remembers(inputs: PlanInputs, day: date) -> bool:
+    """Whether ``inputs`` has planned ``day`` before (and still holds what it found)."""
+    key = ("instances", day)
+    return any(key in memo for memo in (inputs._memos or {}).values())
+
+
+def _portable(inputs: PlanInputs) -> PlanInputs:
+    """``inputs`` with the indexes it has built, without what it remembers."""
+    out = attrs.evolve(inputs)
+    object.__setattr__(out, "_intents_built", inputs._intents_built)
+    object.__setattr__(out, "_one_offs_built", inputs._one_offs_built)
+    return out
+
+
+# ------------------------------------------------------------------ in a worker
+
+_held: PlanInputs | None = None
+
+
+def _start(payload: bytes) -> None:
+    global _held
+    inputs, routes = pickle.loads(payload)
+    _routing.remember(routes)
+    _held = inputs
+
+
+def _plan(day: date) -> tuple[DayPlan, list[_routing.Entry], list[_Memo]]:
+    """The day's plan, and what was worked out for it to be remembered."""
+    inputs = _held
+    assert inputs is not None, "the worker was not started"
+    with _routing.made() as routes:
+        plan = plan_day(inputs, day)
+    memos = [
+        (program_id, key, value)
+        for program_id, memo in (inputs._memos or {}).items()
+        for key, value in memo.items()
+        if key[1] == day
+    ]
+    return plan, routes, memos
