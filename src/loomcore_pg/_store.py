@@ -28,6 +28,7 @@ from typing import Any
 
 import attrs
 import psycopg.errors as pg_errors
+from psycopg.types.json import Jsonb
 from sqlalchemy import (
     Connection,
     Engine,
@@ -47,7 +48,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from loomcore import (
@@ -784,8 +785,23 @@ def _insert_instances(conn: Connection, day: date, fresh: list[tuple[int, Instan
         (_SHIFTS, shifts),
         (_RUNS, runs),
     ):
-        if rows:
-            conn.execute(insert(table), rows)
+        _copy_rows(conn, table, rows)
+
+
+def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same keys) with one ``COPY``, inside
+    ``conn``'s transaction: a day's hundreds of rows in one round trip
+    instead of a statement each. Columns left out take their defaults."""
+    if not rows:
+        return
+    names = list(rows[0])
+    as_json = {n for n in names if isinstance(table.c[n].type, JSONB)}
+    columns = ", ".join(f'"{n}"' for n in names)
+    raw = conn.connection.driver_connection
+    assert raw is not None, "the connection is closed"
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([Jsonb(row[n]) if n in as_json else row[n] for n in names])
 
 
 def _write_ledger(conn: Connection, plan: DayPlan) -> None:
@@ -800,8 +816,9 @@ def _write_ledger(conn: Connection, plan: DayPlan) -> None:
     conn.execute(delete(_LINES).where(_LINES.c.day == plan.date))
     lines = [line for inst in plan.instances for line in inst.billing_lines]
     if lines:
-        conn.execute(
-            insert(_LINES),
+        _copy_rows(
+            conn,
+            _LINES,
             [
                 {
                     "day": plan.date,
