@@ -345,7 +345,9 @@ def _kept_memos(
         else:
             on[p].update(r.dates())
     kept = {}
-    for p, memo in memos.items():
+    # list() and dict() copy in one step: another thread may be planning
+    # with the inputs updated, adding to these very dictionaries
+    for p, memo in list(memos.items()):
         if p in every:
             continue
         first, days = since.get(p), on.get(p, ())
@@ -354,7 +356,7 @@ def _kept_memos(
         else:
             kept[p] = {
                 k: v
-                for k, v in memo.items()
+                for k, v in dict(memo).items()
                 if not ((first is not None and k[1] >= first) or k[1] in days)
             }
     return kept

@@ -40,7 +40,7 @@ from ._plan import DayPlan, plan_day
 __all__ = ["plan_days"]
 
 # (program id, memo key, value): what a worker remembered for one day
-_Memo = tuple[str, Any, Any]
+_Found = tuple[str, Any, Any]
 
 
 def plan_days(
@@ -54,10 +54,10 @@ def plan_days(
     routes they work out are remembered in this process too. Days these
     inputs have planned before are planned again in this process, where
     most of the work is remembered (no workers at all if that is every
-    day). Starting them
-    and handing them the inputs costs about a second, so it pays for a
-    dozen days or more (a new 16-week window: about 1.8× faster on two
-    cores). Raises :class:`InvalidRecordError` when ``workers`` is below 1.
+    day). Starting the workers and handing them the inputs costs about a
+    second, so it pays for a dozen days or more (a new 16-week window:
+    about 1.5× faster with two workers on two cores). Raises
+    :class:`InvalidRecordError` when ``workers`` is below 1.
 
     Worker processes import :mod:`loomcore` afresh (``spawn``), so a script
     that calls this at import time must guard its entry point with
@@ -67,8 +67,7 @@ def plan_days(
         raise InvalidRecordError(f"workers must be at least 1, got {workers}", field="workers")
     days = list(days)
     # a day these inputs have planned before is planned again here, cheaply
-    held = [d for d in days if workers == 1 or _remembers(inputs, d)]
-    new = [d for d in days if d not in held]
+    new = [] if workers == 1 else [d for d in days if not _remembers(inputs, d)]
     if len(new) < 2:
         for d in days:
             yield plan_day(inputs, d)
@@ -121,7 +120,7 @@ def _start(payload: bytes) -> None:
     _held = inputs
 
 
-def _plan(day: date) -> tuple[DayPlan, list[_routing.Entry], list[_Memo]]:
+def _plan(day: date) -> tuple[DayPlan, list[_routing.Entry], list[_Found]]:
     """The day's plan, and what was worked out for it to be remembered."""
     inputs = _held
     assert inputs is not None, "the worker was not started"
