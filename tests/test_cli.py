@@ -214,3 +214,21 @@ def test_finance_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
 def test_billing_commands_report_bad_ranges(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["finance", str(EXAMPLE), "--from", "2026-10-31", "--to", "2026-10-01"]) == 2
     assert "2026-10-31 > 2026-10-01" in capsys.readouterr().err
+
+
+def test_the_roller_loop_runs_outside_the_thread_that_handles_signals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A signal handler runs in the main thread; stop() called from it while
+    # the loop itself waits there would deadlock on the loop's wake-up lock
+    # (seen: `loom roller` ignoring SIGTERM about one run in ten).
+    import threading
+
+    from loomcore import Loom, Runner
+    from loomcore._cli import _roller
+
+    ran_in: list[threading.Thread] = []
+    monkeypatch.setattr(Runner, "run", lambda self, **kw: ran_in.append(threading.current_thread()))
+    assert _roller(Loom(), once=False, verify_now=False) == 0
+    assert len(ran_in) == 1
+    assert ran_in[0] is not threading.main_thread()

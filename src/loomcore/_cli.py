@@ -234,7 +234,13 @@ def _roller(loom: Loom, *, once: bool, verify_now: bool) -> int:
         if verify_now:
             with contextlib.suppress(Exception):  # alerted; the runner retries it
                 runner.verify_now()
-        runner.run()
+        # The loop runs in a thread of its own and this one only waits: a
+        # signal handler runs in this thread, and calling stop() from it
+        # while the loop itself is waiting here would deadlock on the
+        # loop's own wake-up lock.
+        runner.start_thread(name="loomcore-roller")
+        while not runner.join(timeout=None):
+            pass
     return 0
 
 

@@ -504,8 +504,11 @@ class Runner:
     def stop(self) -> None:
         """Ask the loop to end: the wait is interrupted at once, an action in progress finishes.
 
-        Safe from any thread and from a signal handler. Called before a loop
-        starts, it ends that loop at once. A stopped runner can be run again.
+        Safe from any thread. From a signal handler only when the loop runs
+        in another thread (:meth:`start_thread`, as ``loom roller`` does): a
+        handler runs in the main thread, and if the loop is waiting there,
+        it holds the very lock this takes. Called before a loop starts, it
+        ends that loop at once. A stopped runner can be run again.
         """
         self._stop.set()
         self._wake.set()
