@@ -127,3 +127,14 @@ def test_a_day_planned_again_rewrites_only_the_instances_that_changed(pg_engine:
     changed = put(4, second, attrs.evolve(first, cancellation_reason="x"))
     assert changed[second.id] == keys[second.id]
     assert changed[first.id] != keys[first.id]
+
+
+def test_an_engine_on_another_driver_is_refused_by_name() -> None:
+    from sqlalchemy import create_engine
+
+    from loomcore import StoreError
+
+    with pytest.raises(
+        StoreError, match=r"needs a postgresql\+psycopg engine .* got sqlite\+pysqlite"
+    ):
+        PostgresStore(create_engine("sqlite://"))

@@ -141,16 +141,25 @@ def _translated(**context: str) -> Iterator[None]:
 class PostgresStore(Store):
     """A :class:`loomcore.Store` in a PostgreSQL database.
 
-    ``engine`` is a SQLAlchemy engine or a DSN (``postgresql://…``; the
-    psycopg 3 driver is used). With ``migrate=True`` the schema is created or
+    ``engine`` is a SQLAlchemy engine on the psycopg 3 driver
+    (``postgresql+psycopg://…``) or a DSN (``postgresql://…``, for which
+    that driver is used). With ``migrate=True`` the schema is created or
     upgraded first; otherwise a database at another schema version is
-    refused with :class:`SchemaVersionError`.
+    refused with :class:`SchemaVersionError`. An engine on another driver
+    is refused with :class:`StoreError` (days are written with psycopg's
+    ``COPY``).
     """
 
     def __init__(self, engine: Engine | str, *, migrate: bool = False) -> None:
         self.engine = (
             create_engine(_url(engine), pool_pre_ping=True) if isinstance(engine, str) else engine
         )
+        dialect = self.engine.dialect
+        if (dialect.name, dialect.driver) != ("postgresql", "psycopg"):
+            raise StoreError(
+                f"PostgresStore needs a postgresql+psycopg engine (psycopg 3), "
+                f"got {dialect.name}+{dialect.driver}"
+            )
         with _translated():
             if migrate:
                 _migrate(self.engine)
