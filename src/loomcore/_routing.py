@@ -24,7 +24,9 @@ with a pickup's ends swapped, the travel model, the limits, and whether the
 matrices were transposed. A remembered search gives the routes' stops; their
 figures are summed afresh in driving order for the direction asked. The
 week-to-week repeats of a roll, and a drop-off after its pickup with a
-symmetric model, cost one search.
+symmetric model, cost one search. The memos can be handed to another
+process and taken from one (``remembered``, ``remember``, ``made``): worker
+processes planning days start with this one's answers and send theirs back.
 
 ``rough_over_limit`` answers a cheaper question: who rides over the limit
 in the search's best plan once it has gone ten rounds without a new best
