@@ -126,10 +126,12 @@ def _plan(day: date) -> tuple[DayPlan, list[_routing.Entry], list[_Found]]:
     assert inputs is not None, "the worker was not started"
     with _routing.made() as routes:
         plan = plan_day(inputs, day)
+    # everything remembered is of this day (the memos are keyed by day), and
+    # of no use for the next: send it all and start the next day empty
     memos = [
         (program_id, key, value)
         for program_id, memo in (inputs._memos or {}).items()
         for key, value in memo.items()
-        if key[1] == day
     ]
+    object.__setattr__(inputs, "_memos", None)
     return plan, routes, memos

@@ -700,8 +700,10 @@ def _write_instances(conn: Connection, plan: DayPlan) -> bool:
     fresh: list[tuple[int, Instance, Any]] = []
     moved: list[dict[str, Any]] = []
     for position, inst in enumerate(plan.instances):
-        data = _as_stored(converter.unstructure(inst))
-        billed_now += data["billing_lines"]
+        data = converter.unstructure(inst)
+        if had:  # only to compare with what is stored: a new day is written whole
+            data = _as_stored(data)
+            billed_now += data["billing_lines"]
         row = stored.get(inst.id)
         if row is not None and row.data == data:
             del stored[inst.id]
