@@ -14,6 +14,7 @@ from loomcore import (
     PlanInputs,
     ProgramChange,
     Withdrawal,
+    _inputs,
 )
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
@@ -87,6 +88,40 @@ CASES = [
 def test_the_one_rule(intents: list[object], expected: tuple[object, str]) -> None:
     assert resolve(intents) == expected
     assert resolve(list(reversed(intents))) == expected
+
+
+def test_a_long_run_of_updates_keeps_every_record_id_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the ids are shared with the inputs updated and folded in every few
+    # edits (here: every 3); each step must still refuse a duplicate, take
+    # out only what it holds, and leave the inputs it came from unchanged
+    monkeypatch.setattr(_inputs._Ids, "_FOLD_AT", 3)
+    steps = [PlanInputs(organisation=seed_organisation(), intents=[enrol("r0", D)])]
+    held = [{"r0"}]
+    for n in range(1, 12):
+        last = steps[-1]
+        if n % 3 == 0:  # take one out
+            gone = sorted(held[-1])[0]
+            steps.append(last.updated(remove=[enrol(gone, D)]))
+            held.append(held[-1] - {gone})
+        elif n % 4 == 0:  # replace one under its own id
+            same = sorted(held[-1])[-1]
+            steps.append(last.updated(add=[enrol(same, D, at=n)], remove=[enrol(same, D)]))
+            held.append(set(held[-1]))
+        else:
+            steps.append(last.updated(add=[enrol(f"r{n}", D, at=n)]))
+            held.append(held[-1] | {f"r{n}"})
+    for inputs, ids in zip(steps, held, strict=True):
+        assert sorted(r.id for r in inputs.intents) == sorted(ids)
+        for n in range(12):
+            assert (f"r{n}" in inputs._ids) == (f"r{n}" in ids)
+        for present in ids:
+            with pytest.raises(DuplicateIdError, match=repr(present)):
+                inputs.updated(add=[enrol(present, D)])
+        for absent in {f"r{n}" for n in range(12)} - ids:
+            with pytest.raises(InvalidRecordError, match=repr(absent)):
+                inputs.updated(remove=[enrol(absent, D)])
 
 
 def test_each_program_field_is_its_own_question() -> None:

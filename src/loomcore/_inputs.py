@@ -225,6 +225,17 @@ class PlanInputs:
             found = memos[program_id] = {}
         return found
 
+    _ids_built: _Ids | None = attrs.field(default=None, init=False, repr=False)
+
+    @property
+    def _ids(self) -> _Ids:
+        """The ids of every record here (built on first use, carried over by ``updated``)."""
+        built = self._ids_built
+        if built is None:
+            built = _Ids(frozenset(r.id for r in (*self.intents, *self.one_offs)))
+            object.__setattr__(self, "_ids_built", built)
+        return built
+
     @property
     def _intent_index(self) -> _IntentIndex:
         built = self._intents_built
@@ -260,24 +271,29 @@ class PlanInputs:
         """
         add, remove = tuple(add), tuple(remove)
         gone = {r.id for r in remove}
-        intents = [r for r in self.intents if r.id not in gone]
-        one_offs = [r for r in self.one_offs if r.id not in gone]
-        if len(intents) + len(one_offs) + len(gone) != len(self.intents) + len(self.one_offs):
-            missing = sorted(gone - {r.id for r in (*self.intents, *self.one_offs)})
+        ids = self._ids
+        missing = sorted(i for i in gone if i not in ids)
+        if missing:
             raise InvalidRecordError(
                 f"record {missing[0]!r} is not among these inputs", record_id=missing[0]
             )
         _check_ids(add)
-        ids = {r.id for r in intents} | {r.id for r in one_offs}
         for r in add:
-            if r.id in ids:
+            if r.id in ids and r.id not in gone:
                 raise DuplicateIdError("record", r.id)
-        new_intents = [r for r in add if isinstance(r, Intent)]
-        new_one_offs = [r for r in add if isinstance(r, OneOff)]
+        # records are matched by id: a tuple is filtered only if it holds one
+        # to take out (one edit to half a million records copies them once)
+        intents, one_offs = self.intents, self.one_offs
+        if gone:
+            intents = tuple(r for r in intents if r.id not in gone)
+            one_offs = tuple(r for r in one_offs if r.id not in gone)
+        new_intents = tuple(r for r in add if isinstance(r, Intent))
+        new_one_offs = tuple(r for r in add if isinstance(r, OneOff))
         out = attrs.evolve(self, intents=(), one_offs=())
         # attrs.evolve checked everything but the records; set them unchecked
-        object.__setattr__(out, "intents", (*intents, *new_intents))
-        object.__setattr__(out, "one_offs", (*one_offs, *new_one_offs))
+        object.__setattr__(out, "intents", intents + new_intents if new_intents else intents)
+        object.__setattr__(out, "one_offs", one_offs + new_one_offs if new_one_offs else one_offs)
+        object.__setattr__(out, "_ids_built", ids.changed({r.id for r in add}, gone))
         old_intents = [r for r in remove if isinstance(r, Intent)]
         old_one_offs = [r for r in remove if isinstance(r, OneOff)]
         if self._intents_built is not None:
@@ -360,6 +376,38 @@ def _kept_memos(
                 if not ((first is not None and k[1] >= first) or k[1] in days)
             }
     return kept
+
+
+class _Ids:
+    """A set of record ids: one shared with the inputs this was updated from,
+    plus the ids added and taken out since, folded in once they are many.
+
+    So :meth:`PlanInputs.updated` never copies a set of half a million ids
+    for one edit, and the inputs it came from keep theirs unchanged.
+    """
+
+    __slots__ = ("added", "base", "gone")
+
+    _FOLD_AT = 4096
+
+    def __init__(
+        self,
+        base: frozenset[str],
+        added: frozenset[str] = frozenset(),
+        gone: frozenset[str] = frozenset(),
+    ) -> None:
+        self.base, self.added, self.gone = base, added, gone
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self.added or (record_id in self.base and record_id not in self.gone)
+
+    def changed(self, add: set[str], remove: set[str]) -> _Ids:
+        """These ids with ``remove`` taken out, then ``add`` put in."""
+        added = (self.added - remove) | add
+        gone = (self.gone | (remove & self.base)) - add
+        if len(added) + len(gone) > self._FOLD_AT:
+            return _Ids((self.base - gone) | added)
+        return _Ids(self.base, frozenset(added), frozenset(gone))
 
 
 def _record_order(r: Intent | OneOff) -> tuple[datetime, str]:

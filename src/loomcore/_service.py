@@ -775,8 +775,7 @@ class Loom:
 
     def _extend(self, inputs: PlanInputs, start: date, end: date) -> PlanInputs:
         """``inputs`` with the records for ``[start, end]`` it does not hold yet."""
-        held = {r.id for r in inputs.intents}
-        held.update(r.id for r in inputs.one_offs)
+        held = inputs._ids
         records = self.store.load_records(start, end)
         new: list[Intent | OneOff] = [r for r in records.intents if r.id not in held]
         new += [r for r in records.one_offs if r.id not in held]
@@ -800,8 +799,7 @@ class Loom:
         if isinstance(add, Reschedule) and not start <= add.date <= end:
             self._cache = None
             return
-        held = inputs.intents if isinstance(remove, Intent) else inputs.one_offs
-        if remove is not None and not any(r.id == remove.id for r in held):
+        if remove is not None and remove.id not in inputs._ids:
             remove = None  # outside the cached dates: nothing to take out
         self._cache = (
             revision,
