@@ -43,10 +43,15 @@ from loomcore import (
     RRule,
     Staff,
     StaffingRule,
+    StaffLeave,
     StaffPin,
+    StaffReturn,
+    StaffSwap,
     StaffUnpin,
     Vehicle,
+    VehicleMaintenance,
     VehiclePin,
+    VehicleReturn,
     VehicleUnpin,
     Venue,
     Weekday,
@@ -326,7 +331,8 @@ def program_changes(draw: st.DrawFn, org: Organisation, program_id: str) -> dict
 
 @st.composite
 def intents(draw: st.DrawFn, org: Organisation, *, ghosts: bool = True) -> Intent:
-    """Enrolment, Withdrawal, ProgramChange, Staff/Vehicle (un)pin, ids left empty."""
+    """Enrolment, Withdrawal, ProgramChange, Staff/Vehicle (un)pin, leave and
+    maintenance (and their returns), ids left empty."""
     program_id = draw(_weighted_ids([p.id for p in org.programs], ghosts))
     start, end = draw(_span())
     common: dict[str, Any] = {"program_id": program_id, "start": start, "end": end}
@@ -344,9 +350,19 @@ def intents(draw: st.DrawFn, org: Organisation, *, ghosts: bool = True) -> Inten
                 StaffUnpin,
                 VehiclePin,
                 VehicleUnpin,
+                StaffLeave,
+                StaffReturn,
+                VehicleMaintenance,
+                VehicleReturn,
             )
         )
     )
+    if kind in (StaffLeave, StaffReturn):  # about a person, not a program
+        sid = draw(_weighted_ids([s.id for s in org.staff], ghosts))
+        return kind(staff_id=sid, start=start, end=end)  # type: ignore[no-any-return]
+    if kind in (VehicleMaintenance, VehicleReturn):  # about a vehicle, not a program
+        vid = draw(_weighted_ids([v.id for v in org.vehicles], ghosts))
+        return kind(vehicle_id=vid, start=start, end=end)  # type: ignore[no-any-return]
     if kind in (Enrolment, Withdrawal):
         pid = draw(_weighted_ids([p.id for p in org.participants], ghosts))
         return kind(participant_id=pid, **common)  # type: ignore[no-any-return]
@@ -382,13 +398,23 @@ def one_off_dates(draw: st.DrawFn, org: Organisation, program_id: str) -> date:
 
 @st.composite
 def one_offs(draw: st.DrawFn, org: Organisation, *, ghosts: bool = True) -> OneOff:
-    """Cancellation, Absence, OneDayChange, ExtraAttendance or Reschedule, ids left empty."""
+    """Cancellation, Absence, OneDayChange, ExtraAttendance, Reschedule or
+    StaffSwap, ids left empty."""
     program_id = draw(_weighted_ids([p.id for p in org.programs], ghosts))
     day = draw(one_off_dates(org, program_id))
     kind = draw(
-        st.sampled_from((Cancellation, Absence, Absence, OneDayChange, ExtraAttendance, Reschedule))
+        st.sampled_from(
+            (Cancellation, Absence, Absence, OneDayChange, ExtraAttendance, Reschedule, StaffSwap)
+        )
     )
     participants = [p.id for p in org.participants]
+    if kind is StaffSwap:
+        staff = [s.id for s in org.staff]
+        in_staff = draw(_weighted_ids(staff, ghosts))
+        out_staff = draw(st.just("") | st.sampled_from(staff).filter(lambda s: s != in_staff))
+        return StaffSwap(
+            program_id=program_id, date=day, in_staff_id=in_staff, out_staff_id=out_staff
+        )
     if kind is Cancellation:
         return Cancellation(
             program_id=program_id, date=day, reason=draw(st.sampled_from(("", "rain")))
