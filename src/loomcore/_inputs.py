@@ -46,6 +46,9 @@ __all__ = ["PlanInputs", "Resolved", "TransportSettings"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+#: The program id of :meth:`PlanInputs._memo` for results about a whole day.
+DAY_WIDE = ""
+
 
 @attrs.frozen
 class Resolved:
@@ -204,6 +207,9 @@ class PlanInputs:
     # covering one day. ``updated`` carries it over but for the days the
     # changed records can change, so one edit re-plans one program's
     # instances, not every one, and the window moving on keeps its days.
+    # Results about a whole day, across programs (vehicles in service, bus
+    # runs, shifts), go in the memo of DAY_WIDE: no program, like leave and
+    # maintenance, whose changes drop its days.
     _memos: dict[str, dict[Any, Any]] | None = attrs.field(default=None, init=False, repr=False)
 
     def _memo(self, program_id: str) -> dict[Any, Any]:

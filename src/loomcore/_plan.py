@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ._billing import BILLING_FLAGS, BillingLine, price_attendance, transport_cost_per_rider
-from ._inputs import PlanInputs
+from ._inputs import DAY_WIDE, PlanInputs
 from ._model import Program, StaffingRule
 from ._prices import NoPriceLimitError, PriceCatalogue, UnknownSupportItemError
 from ._records import (
@@ -399,12 +399,28 @@ def rosters(inputs: PlanInputs, program_id: str, day: date) -> list[Instance]:
 
 
 def _with_resources(inputs: PlanInputs, day: date, instances: list[Instance]) -> list[Instance]:
-    """Named shifts, bus runs and drivers across all of the day's instances."""
-    shifts, staff_notes = assign_staff(inputs, day, instances)
+    """Named shifts, bus runs and drivers across all of the day's instances.
+
+    Each step is remembered for the day with what it read of the instances
+    (the one entry kept per day is used again only when that is unchanged):
+    an edit that changes who attends one instance re-plans that instance's
+    bus runs and the drivers, not the shifts or the other instances' runs.
+    """
+    memo = inputs._memo(DAY_WIDE)
+    staffed = _staff_asked(inputs, day, instances)
+    found = memo.get(("staff", day))
+    if found is None or found[0] != staffed:
+        found = memo[("staff", day)] = (staffed, assign_staff(inputs, day, instances))
+    shifts, staff_notes = found[1]
     runs, run_notes = plan_bus_runs(inputs, day, instances, inputs.transport)
     all_runs = [r for rs in runs.values() for r in rs]
-    program_of = {i.id: i.program_id for i in instances}
-    drivers, driver_shifts, driver_notes = assign_drivers(inputs, day, all_runs, shifts, program_of)
+    driven = (staffed, [(r.id, r.departs, r.arrives) for r in all_runs])
+    found = memo.get(("drivers", day))
+    if found is None or found[0] != driven:
+        program_of = {i.id: i.program_id for i in instances}
+        made = assign_drivers(inputs, day, all_runs, shifts, program_of)
+        found = memo[("drivers", day)] = (driven, made)
+    drivers, driver_shifts, driver_notes = found[1]
     out = []
     for inst in instances:
         extra = [
@@ -441,6 +457,23 @@ def _with_resources(inputs: PlanInputs, day: date, instances: list[Instance]) ->
             )
         )
     return out
+
+
+def _staff_asked(inputs: PlanInputs, day: date, instances: list[Instance]) -> list[Any]:
+    """What :func:`assign_staff` reads of the day's instances and one-offs."""
+    return [
+        (
+            i.id,
+            i.program_id,
+            i.start,
+            i.end,
+            i.staff_demand,
+            i.pinned_staff,
+            [o.id for o in inputs.one_offs_for(i.program_id, day) if isinstance(o, StaffSwap)],
+        )
+        for i in instances
+        if i.status != "cancelled"
+    ]
 
 
 def _with_billing(

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 import attrs
 
-from ._inputs import PlanInputs, TransportSettings
+from ._inputs import DAY_WIDE, PlanInputs, TransportSettings
 from ._model import Location, Vehicle
 from ._routing import Rider, RoutePlan, Seats, plan_routes, rough_over_limit
 from ._staffing import ranked
@@ -100,10 +100,13 @@ class _Fleet:
         self.inputs = inputs
         self.day = day
         self.busy: dict[str, list[tuple[datetime, datetime]]] = {}
+        self._usable: frozenset[str] | None = None
 
     def usable(self, vehicle: Vehicle) -> bool:
-        r = self.inputs.resolve(("maintenance", "", vehicle.id), self.day, False)
-        return not r.value and vehicle.seats > 1
+        usable = self._usable
+        if usable is None:
+            usable = self._usable = _usable(self.inputs, self.day)
+        return vehicle.id in usable
 
     def free(self, vehicle_id: str, spans: Sequence[tuple[datetime, datetime]]) -> bool:
         booked = self.busy.get(vehicle_id, [])
@@ -118,25 +121,53 @@ def plan_bus_runs(
     day: date,
     instances: Sequence[Instance],
     settings: TransportSettings,
-) -> tuple[dict[str, tuple[BusRun, ...]], dict[str, list[Note]]]:
+) -> tuple[dict[str, tuple[BusRun, ...]], dict[str, tuple[Note, ...]]]:
     """Bus runs for each instance of ``day`` that has transport, and warnings.
 
     Returns ``(runs by instance id, warnings by instance id)``; runs have no
     driver yet (see :func:`loomcore._staffing.assign_drivers`).
     """
     fleet = _Fleet(inputs, day)
+    memo = inputs._memo(DAY_WIDE)
     runs: dict[str, tuple[BusRun, ...]] = {}
-    notes: dict[str, list[Note]] = {}
+    notes: dict[str, tuple[Note, ...]] = {}
     for inst in sorted(instances, key=lambda i: (i.start, i.id)):
         if not inst.transport or inst.status == "cancelled":
             continue
-        runs[inst.id], notes[inst.id] = _instance_runs(inputs, inst, fleet, settings)
+        spare = _free_vehicles(inputs, inst, fleet, settings)
+        # everything the instance's runs depend on beyond the organisation,
+        # the settings and the instance's id: the one entry kept per instance
+        # is used again only if it was made from all of it
+        asked = (inst.attending, inst.venue_id, inst.start, inst.end, [v.id for v in spare])
+        key = ("runs", day, inst.id)
+        found = memo.get(key)
+        if found is None or found[0] != asked:
+            found = memo[key] = (asked, _instance_runs(inputs, inst, spare, settings))
+        runs[inst.id], notes[inst.id] = found[1]
+        for run in runs[inst.id]:
+            fleet.book(run.vehicle_id, run.departs, run.arrives)
     return runs, notes
 
 
+def _usable(inputs: PlanInputs, day: date) -> frozenset[str]:
+    """Ids of the vehicles in service on ``day`` (not under maintenance, with a spare seat)."""
+    memo = inputs._memo(DAY_WIDE)
+    key = ("usable", day)
+    found: frozenset[str] | None = memo.get(key)
+    if found is None:
+        found = memo[key] = frozenset(
+            v.id
+            for v in inputs.organisation.vehicles
+            if v.seats > 1 and not inputs.resolve(("maintenance", "", v.id), day, False).value
+        )
+    return found
+
+
 def _instance_runs(
-    inputs: PlanInputs, inst: Instance, fleet: _Fleet, settings: TransportSettings
-) -> tuple[tuple[BusRun, ...], list[Note]]:
+    inputs: PlanInputs, inst: Instance, spare: list[Vehicle], settings: TransportSettings
+) -> tuple[tuple[BusRun, ...], tuple[Note, ...]]:
+    """The instance's runs on ``spare`` (the vehicles free for it, in order
+    of preference), and warnings."""
     notes: list[Note] = []
     riders: list[Rider] = []
     for pid in inst.attending:
@@ -149,18 +180,18 @@ def _instance_runs(
         riders.append(Rider(key=pid, location=person.pickup, wheelchair=person.wheelchair))
     venue = inputs.venues.get(inst.venue_id)
     if not riders:
-        return (), notes
+        return (), tuple(notes)
     if venue is None or venue.location is None:
         notes.append(
             ("no-venue-location", f"{inst.id}: venue {inst.venue_id!r} has no location", "")
         )
-        return (), notes
-    spare = _free_vehicles(inputs, inst, fleet, settings)
+        return (), tuple(notes)
+    spare = list(spare)
     vehicles = _enough_for(riders, spare)
     if not vehicles:
         for r in riders:
             notes.append(("seat-shortage", f"{inst.id}: no vehicle free for {r.key!r}", r.key))
-        return (), notes
+        return (), tuple(notes)
     # Rides too long: add a vehicle (never refuse), while one could help: a
     # rider who lives more than the limit from the venue never will. The
     # route search's first answer says whether to add one (a full search for
@@ -191,9 +222,9 @@ def _instance_runs(
         pickup = _route("pickup", riders, vehicles, venue.location, settings)
     dropoff = _route("dropoff", riders, vehicles, venue.location, settings)
     notes += _route_notes(inst, pickup)
-    out = _runs(inst, "pickup", riders, pickup, venue.location, vehicles, settings, fleet)
-    out += _runs(inst, "dropoff", riders, dropoff, venue.location, vehicles, settings, fleet)
-    return tuple(out), notes
+    out = _runs(inst, "pickup", riders, pickup, venue.location, vehicles, settings)
+    out += _runs(inst, "dropoff", riders, dropoff, venue.location, vehicles, settings)
+    return tuple(out), tuple(notes)
 
 
 def _spans(inst: Instance, settings: TransportSettings) -> list[tuple[datetime, datetime]]:
@@ -317,7 +348,6 @@ def _runs(
     venue: Location,
     vehicles: Sequence[Vehicle],
     settings: TransportSettings,
-    fleet: _Fleet,
 ) -> list[BusRun]:
     by_id = {v.id: v for v in vehicles}
     where = {r.key: r.location for r in riders}
@@ -335,7 +365,6 @@ def _runs(
             stops=stops,
             km=round(route.km, 3),
         )
-        fleet.book(vehicle.id, run.departs, run.arrives)
         out.append(run)
     return out
 
