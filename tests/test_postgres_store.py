@@ -138,3 +138,34 @@ def test_an_engine_on_another_driver_is_refused_by_name() -> None:
         StoreError, match=r"needs a postgresql\+psycopg engine .* got sqlite\+pysqlite"
     ):
         PostgresStore(create_engine("sqlite://"))
+
+
+def test_stores_taking_turns_at_a_day_each_leave_their_own_plan(pg_engine: Any) -> None:
+    # Each store remembers what the rows it wrote hold; a row another store
+    # rewrote meanwhile is one it has not seen, so it is read, not assumed.
+    clean_database(pg_engine)
+    ours, theirs = PostgresStore(pg_engine), PostgresStore(pg_engine)
+    ours.set_organisation(sample_organisation())
+    ours.add_record(_enrol("a", "ann", date(2026, 10, 1)))
+    day = date(2026, 10, 7)
+    first = _planned_day(day, ours).plan.instances[0]
+    assert first.billing_lines
+    second = attrs.evolve(first, id=f"{first.id}-b", program_id="other")
+    changed = attrs.evolve(first, billing_lines=first.billing_lines[:1], cancellation_reason="x")
+    turns = [
+        (ours, (first, second)),
+        (theirs, (changed, second)),
+        (ours, (first, second)),
+        (theirs, (second, changed)),
+        (ours, (first, second)),
+        (ours, (second,)),
+        (theirs, (first, second)),
+    ]
+    for revision, (store, instances) in enumerate(turns, start=1):
+        plan = DayPlan(date=day, instances=instances)
+        assert store.put_day(PlannedDay(plan=plan, revision=revision, planned_at=_AT))
+        for reader in (ours, theirs):
+            found = reader.get_day(day)
+            assert found is not None and found.plan.instances == instances
+            (ledger,) = reader.ledger(day, day)
+            assert ledger.lines == tuple(line for i in instances for line in i.billing_lines)

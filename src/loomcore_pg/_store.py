@@ -20,7 +20,9 @@ Theory of operation
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
@@ -90,6 +92,7 @@ __all__ = ["PostgresStore"]
 _REVISION_LOCK = 0x6C6F6F6D_0002
 _ROLL_LOCK = 0x6C6F6F6D_0003
 _BATCH = 5_000  # records fetched by id in one query
+_DAYS_SEEN = 400  # days whose rows a store remembers (a window is at most 112)
 _T = build_metadata().tables
 _CHANGES = _T["tgl_loom_changes"]
 _INTENTS = _T["tgl_operator_intents"]
@@ -167,6 +170,11 @@ class PostgresStore(Store):
         if found != SCHEMA_VERSION:
             raise SchemaVersionError(found, SCHEMA_VERSION, "run loomcore_pg.migrate(engine)")
         self._records_seen: dict[str, Record] = {}
+        # the instance each row of a day holds, by row key, as this store
+        # last wrote or read the day (a row's value never changes): the
+        # days most recently written, enough for any window
+        self._rows_seen: OrderedDict[date, dict[uuid.UUID, Instance]] = OrderedDict()
+        self._rows_lock = threading.Lock()
 
     # ----------------------------------------------------------- helpers
 
@@ -391,8 +399,16 @@ class PostgresStore(Store):
             ).first()
             if written is None:
                 return False
-            if _write_instances(conn, plan):
+            with self._rows_lock:
+                seen = self._rows_seen.get(plan.date, {})
+            billing_changed, rows = _write_instances(conn, plan, seen)
+            if billing_changed:
                 _write_ledger(conn, plan)
+        with self._rows_lock:  # written: remember what each row holds
+            self._rows_seen[plan.date] = rows
+            self._rows_seen.move_to_end(plan.date)
+            while len(self._rows_seen) > _DAYS_SEEN:
+                self._rows_seen.popitem(last=False)
         return True
 
     def get_day(self, day: date) -> PlannedDay | None:
@@ -436,9 +452,13 @@ class PostgresStore(Store):
 
     def delete_days(self, start: date | None = None, end: date | None = None) -> int:
         with self._tx() as conn:
-            return int(
+            deleted = int(
                 conn.execute(delete(_DAYS).where(*_day_range(_DAYS.c.day, start, end))).rowcount
             )
+        with self._rows_lock:
+            for d in [d for d in self._rows_seen if _between(d, start, end)]:
+                del self._rows_seen[d]
+        return deleted
 
     # ----------------------------------------------------------- prices
 
@@ -662,6 +682,15 @@ def _intents_query(start: date, end: date, origins: Sequence[tuple[str, date]]) 
     return select(i.c.id).where(or_(*wanted), _not_retracted(i)).order_by(i.c.revision)
 
 
+def _as_stored(value: Any) -> Any:
+    """``value`` as it reads back from a JSONB column (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _between(day: date, start: date | None, end: date | None) -> bool:
+    return (start is None or start <= day) and (end is None or day <= end)
+
+
 def _day_range(column: Any, start: date | None, end: date | None) -> list[Any]:
     out = []
     if start is not None:
@@ -671,46 +700,68 @@ def _day_range(column: Any, start: date | None, end: date | None) -> list[Any]:
     return out
 
 
-def _as_stored(value: Any) -> Any:
-    """``value`` as it reads back from a JSONB column (tuples become lists)."""
-    return json.loads(json.dumps(value))
-
-
-def _write_instances(conn: Connection, plan: DayPlan) -> bool:
-    """Bring the day's stored instances to ``plan``'s; whether its billing changed.
+def _write_instances(
+    conn: Connection, plan: DayPlan, seen: Mapping[uuid.UUID, Instance]
+) -> tuple[bool, dict[uuid.UUID, Instance]]:
+    """Bring the day's stored instances to ``plan``'s; whether its billing
+    changed, and the instance each row of the day now holds, by row key.
 
     A day planned again mostly comes back the same but for the instances an
     edit touched, so only instances whose value or place changed are
     rewritten (with their allocations, shifts and runs); an instance that
-    only moved place gets its new position.
+    only moved place gets its new position. A row's value never changes
+    (rows are only added, moved and deleted), so ``seen`` (the instance
+    each row this store wrote holds, by key) tells what the rows hold
+    without reading them. If the day has a row not in it (written by another
+    store, or before this one started), every row's value is read and
+    compared with the plan's as stored.
     """
-    stored = {
-        r.instance_id: r
-        for r in conn.execute(
-            select(
-                _INSTANCES.c.key, _INSTANCES.c.instance_id, _INSTANCES.c.position, _INSTANCES.c.data
+    rows = conn.execute(
+        select(_INSTANCES.c.key, _INSTANCES.c.instance_id, _INSTANCES.c.position)
+        .where(_INSTANCES.c.day == plan.date)
+        .order_by(_INSTANCES.c.position)
+    ).all()
+    if all(r.key in seen for r in rows):
+        held: Mapping[uuid.UUID, Any] = seen
+        billed_before: list[Any] = [line for r in rows for line in seen[r.key].billing_lines]
+        billed_now: list[Any] = [line for inst in plan.instances for line in inst.billing_lines]
+
+        def same(key: uuid.UUID, inst: Instance) -> tuple[bool, Any]:
+            return seen[key] is inst or seen[key] == inst, None
+
+    else:  # rows written elsewhere: compare values as they are stored
+        held = {
+            r.key: r.data
+            for r in conn.execute(
+                select(_INSTANCES.c.key, _INSTANCES.c.data).where(
+                    _INSTANCES.c.key.in_([r.key for r in rows])
+                )
             )
-            .where(_INSTANCES.c.day == plan.date)
-            .order_by(_INSTANCES.c.position)
-        )
-    }
-    had = bool(stored)
-    billed_before = [line for r in stored.values() for line in r.data["billing_lines"]]
-    billed_now: list[Any] = []
-    fresh: list[tuple[int, Instance, Any]] = []
+        }
+        billed_before = [line for r in rows for line in held[r.key]["billing_lines"]]
+        values = [_as_stored(converter.unstructure(inst)) for inst in plan.instances]
+        billed_now = [line for value in values for line in value["billing_lines"]]
+        value_of = {inst.id: value for inst, value in zip(plan.instances, values, strict=True)}
+
+        def same(key: uuid.UUID, inst: Instance) -> tuple[bool, Any]:
+            return held[key] == value_of[inst.id], value_of[inst.id]
+
+    stored = {r.instance_id: r for r in rows}
+    fresh: list[tuple[uuid.UUID, int, Instance, Any]] = []
     moved: list[dict[str, Any]] = []
+    now: dict[uuid.UUID, Instance] = {}
     for position, inst in enumerate(plan.instances):
-        data = converter.unstructure(inst)
-        if had:  # only to compare with what is stored: a new day is written whole
-            data = _as_stored(data)
-            billed_now += data["billing_lines"]
         row = stored.get(inst.id)
-        if row is not None and row.data == data:
+        unchanged, value = same(row.key, inst) if row is not None else (False, None)
+        if row is not None and unchanged:
             del stored[inst.id]
+            now[row.key] = inst
             if row.position != position:
                 moved.append({"row_key": row.key, "new_position": position})
         else:
-            fresh.append((position, inst, data))
+            key = uuid.uuid4()
+            fresh.append((key, position, inst, value or converter.unstructure(inst)))
+            now[key] = inst
     gone = [r.key for r in stored.values()]  # changed or no longer planned
     if gone:
         conn.execute(delete(_INSTANCES).where(_INSTANCES.c.key.in_(gone)))
@@ -722,13 +773,15 @@ def _write_instances(conn: Connection, plan: DayPlan) -> bool:
             moved,
         )
     _insert_instances(conn, plan.date, fresh)
-    return not had or billed_now != billed_before
+    return not rows or billed_now != billed_before, now
 
 
-def _insert_instances(conn: Connection, day: date, fresh: list[tuple[int, Instance, Any]]) -> None:
+def _insert_instances(
+    conn: Connection, day: date, fresh: list[tuple[uuid.UUID, int, Instance, Any]]
+) -> None:
+    """Write each ``(row key, position, instance, its value unstructured)`` of ``fresh``."""
     instances, allocations, shifts, runs = [], [], [], []
-    for position, inst, data in fresh:
-        key = uuid.uuid4()
+    for key, position, inst, data in fresh:
         instances.append(
             {
                 "key": key,
