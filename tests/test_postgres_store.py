@@ -14,6 +14,7 @@ from loomcore import DayPlan, PlannedDay, Store
 from loomcore.testing import _AT, StoreContract, _enrol, sample_organisation
 from loomcore.testing import _plan as _planned_day
 from loomcore_pg import SCHEMA_VERSION, PostgresStore, SchemaVersionError, build_metadata, migrate
+from loomcore_pg import _store as pg_store
 from loomcore_pg._store import _intents_query, _one_offs_query
 
 
@@ -166,6 +167,84 @@ def test_stores_taking_turns_at_a_day_each_leave_their_own_plan(pg_engine: Any) 
         assert store.put_day(PlannedDay(plan=plan, revision=revision, planned_at=_AT))
         for reader in (ours, theirs):
             found = reader.get_day(day)
-            assert found is not None and found.plan.instances == instances
+            assert found is not None
+            assert found.plan.instances == instances
             (ledger,) = reader.ledger(day, day)
             assert ledger.lines == tuple(line for i in instances for line in i.billing_lines)
+
+
+def _named(inst: Any, instance_id: str) -> Any:
+    """``inst`` under another id, its billing lines too."""
+    return attrs.evolve(
+        inst,
+        id=instance_id,
+        billing_lines=tuple(attrs.evolve(b, instance_id=instance_id) for b in inst.billing_lines),
+    )
+
+
+def _line_rows(engine: Any, day: date) -> list[tuple[str, Any, int]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT instance_id, key, position FROM tgl_billing_lines "
+                "WHERE day = :d ORDER BY position"
+            ),
+            {"d": day},
+        )
+        return [(r.instance_id, r.key, r.position) for r in rows]
+
+
+def test_the_ledger_rewrites_only_the_lines_of_instances_that_changed(
+    pg_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean_database(pg_engine)
+    store = PostgresStore(pg_engine)
+    store.set_organisation(sample_organisation())
+    for n, who in enumerate(("ann", "bob", "cat")):
+        store.add_record(_enrol(f"e{n}", who, date(2026, 10, 1)))
+    day = date(2026, 10, 7)
+    base = _planned_day(day, store).plan.instances[0]
+    assert len(base.billing_lines) == 3
+    a, b, c = (_named(base, f"{base.id}-{n}") for n in "abc")
+    fewer = attrs.evolve(b, billing_lines=b.billing_lines[:1])
+    revision = iter(range(1, 100))
+
+    def put(*instances: Any) -> list[tuple[str, Any, int]]:
+        plan = DayPlan(date=day, instances=instances)
+        assert store.put_day(PlannedDay(plan=plan, revision=next(revision), planned_at=_AT))
+        (ledger,) = store.ledger(day, day)
+        assert ledger.lines == tuple(line for i in instances for line in i.billing_lines)
+        return _line_rows(pg_engine, day)
+
+    def keys(rows: list[tuple[str, Any, int]], instance_id: str) -> list[Any]:
+        return [key for i, key, _ in rows if i == instance_id]
+
+    first = put(a, b, c)
+    changed = put(a, fewer, c)  # one instance bills less: only its lines are new
+    assert keys(changed, a.id) == keys(first, a.id)
+    assert keys(changed, c.id) == keys(first, c.id)
+    assert not set(keys(changed, b.id)) & set(keys(first, b.id))
+    dropped = put(a, c)  # an instance gone: its lines go, the others stay
+    assert keys(dropped, a.id) == keys(first, a.id)
+    moved = put(c, a)  # places swapped: lines follow
+    assert [i for i, _, _ in moved] == [c.id] * len(c.billing_lines) + [a.id] * len(a.billing_lines)
+
+    # lines numbered otherwise (one after another, as before) are written anew whole
+    with pg_engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE tgl_billing_lines AS l SET position = n.p - 1 FROM ("
+                "SELECT key, row_number() OVER (ORDER BY position) AS p "
+                "FROM tgl_billing_lines WHERE day = :d) AS n WHERE l.key = n.key"
+            ),
+            {"d": day},
+        )
+    healed = put(fewer, a)  # ``a`` stays second, but its lines are numbered otherwise
+    assert not set(keys(healed, a.id)) & set(keys(moved, a.id))
+    assert keys(put(fewer, a, c), a.id) == keys(healed, a.id)  # numbered as expected again
+
+    # an instance with more lines than the numbering leaves room for
+    monkeypatch.setattr(pg_store, "_LINE_STRIDE", 2)
+    put(a, fewer, c)
+    put(fewer, a)
+    put(fewer, a, c)

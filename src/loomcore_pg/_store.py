@@ -23,7 +23,7 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from typing import Any
@@ -401,9 +401,9 @@ class PostgresStore(Store):
                 return False
             with self._rows_lock:
                 seen = self._rows_seen.get(plan.date, {})
-            billing_changed, rows = _write_instances(conn, plan, seen)
-            if billing_changed:
-                _write_ledger(conn, plan)
+            lines, rows = _write_instances(conn, plan, seen)
+            if lines.whole or lines.dropped or lines.added:
+                _write_ledger(conn, plan, lines)
         with self._rows_lock:  # written: remember what each row holds
             self._rows_seen[plan.date] = rows
             self._rows_seen.move_to_end(plan.date)
@@ -700,11 +700,27 @@ def _day_range(column: Any, start: date | None, end: date | None) -> list[Any]:
     return out
 
 
+@attrs.frozen
+class _LineChanges:
+    """How a day's ledger lines follow its instances once they are written.
+
+    ``whole``: the day had no instances stored, every line is written.
+    Else the lines of the instances in ``dropped`` (by id) go, those of
+    ``added`` (position, instance) are written, and ``kept`` (id: position,
+    number of lines) says which stored lines stay as they are.
+    """
+
+    whole: bool
+    dropped: frozenset[str] = frozenset()
+    added: tuple[tuple[int, Instance], ...] = ()
+    kept: Mapping[str, tuple[int, int]] = attrs.field(factory=dict)
+
+
 def _write_instances(
     conn: Connection, plan: DayPlan, seen: Mapping[uuid.UUID, Instance]
-) -> tuple[bool, dict[uuid.UUID, Instance]]:
-    """Bring the day's stored instances to ``plan``'s; whether its billing
-    changed, and the instance each row of the day now holds, by row key.
+) -> tuple[_LineChanges, dict[uuid.UUID, Instance]]:
+    """Bring the day's stored instances to ``plan``'s; how its ledger lines
+    must follow, and the instance each row of the day now holds, by row key.
 
     A day planned again mostly comes back the same but for the instances an
     edit touched, so only instances whose value or place changed are
@@ -721,13 +737,13 @@ def _write_instances(
         .where(_INSTANCES.c.day == plan.date)
         .order_by(_INSTANCES.c.position)
     ).all()
+    # each instance as compared: the instance itself, or its value as stored
     if all(r.key in seen for r in rows):
         held: Mapping[uuid.UUID, Any] = seen
-        billed_before: list[Any] = [line for r in rows for line in seen[r.key].billing_lines]
-        billed_now: list[Any] = [line for inst in plan.instances for line in inst.billing_lines]
+        planned: list[Any] = list(plan.instances)
 
-        def same(key: uuid.UUID, inst: Instance) -> tuple[bool, Any]:
-            return seen[key] is inst or seen[key] == inst, None
+        def lines(value: Any) -> Any:
+            return value.billing_lines
 
     else:  # rows written elsewhere: compare values as they are stored
         held = {
@@ -738,31 +754,38 @@ def _write_instances(
                 )
             )
         }
-        billed_before = [line for r in rows for line in held[r.key]["billing_lines"]]
-        values = [_as_stored(converter.unstructure(inst)) for inst in plan.instances]
-        billed_now = [line for value in values for line in value["billing_lines"]]
-        value_of = {inst.id: value for inst, value in zip(plan.instances, values, strict=True)}
+        planned = [_as_stored(converter.unstructure(inst)) for inst in plan.instances]
 
-        def same(key: uuid.UUID, inst: Instance) -> tuple[bool, Any]:
-            return held[key] == value_of[inst.id], value_of[inst.id]
+        def lines(value: Any) -> Any:
+            return value["billing_lines"]
 
     stored = {r.instance_id: r for r in rows}
     fresh: list[tuple[uuid.UUID, int, Instance, Any]] = []
     moved: list[dict[str, Any]] = []
     now: dict[uuid.UUID, Instance] = {}
-    for position, inst in enumerate(plan.instances):
+    dropped: set[str] = set()
+    added: list[tuple[int, Instance]] = []
+    kept: dict[str, tuple[int, int]] = {}
+    for position, (inst, value) in enumerate(zip(plan.instances, planned, strict=True)):
         row = stored.get(inst.id)
-        unchanged, value = same(row.key, inst) if row is not None else (False, None)
-        if row is not None and unchanged:
+        before = held[row.key] if row is not None else None
+        if row is not None and (before is value or before == value):
             del stored[inst.id]
             now[row.key] = inst
             if row.position != position:
                 moved.append({"row_key": row.key, "new_position": position})
         else:
             key = uuid.uuid4()
-            fresh.append((key, position, inst, value or converter.unstructure(inst)))
+            fresh.append((key, position, inst, value if value is not inst else None))
             now[key] = inst
+        if row is not None and row.position == position and lines(before) == lines(value):
+            kept[inst.id] = (position, len(lines(value)))
+        else:
+            if row is not None:
+                dropped.add(inst.id)
+            added.append((position, inst))
     gone = [r.key for r in stored.values()]  # changed or no longer planned
+    dropped.update(r.instance_id for r in stored.values() if r.instance_id not in kept)
     if gone:
         conn.execute(delete(_INSTANCES).where(_INSTANCES.c.key.in_(gone)))
     if moved:
@@ -773,15 +796,20 @@ def _write_instances(
             moved,
         )
     _insert_instances(conn, plan.date, fresh)
-    return not rows or billed_now != billed_before, now
+    changes = _LineChanges(
+        whole=not rows, dropped=frozenset(dropped), added=tuple(added), kept=kept
+    )
+    return changes, now
 
 
 def _insert_instances(
     conn: Connection, day: date, fresh: list[tuple[uuid.UUID, int, Instance, Any]]
 ) -> None:
-    """Write each ``(row key, position, instance, its value unstructured)`` of ``fresh``."""
+    """Write each ``(row key, position, instance, its value as stored or None)`` of ``fresh``."""
     instances, allocations, shifts, runs = [], [], [], []
     for key, position, inst, data in fresh:
+        if data is None:
+            data = converter.unstructure(inst)
         instances.append(
             {
                 "key": key,
@@ -868,8 +896,17 @@ def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> No
             copy.write_row([Jsonb(row[n]) if n in as_json else row[n] for n in names])
 
 
-def _write_ledger(conn: Connection, plan: DayPlan) -> None:
-    """Replace the day's ledger lines, unless the day was exported (then keep them)."""
+#: A billing line's ``position`` is its instance's position times this,
+#: plus its place among the instance's lines: an instance's lines are
+#: rewritten without renumbering the day's others.
+_LINE_STRIDE = 10_000
+
+
+def _write_ledger(conn: Connection, plan: DayPlan, changes: _LineChanges) -> None:
+    """Bring the day's ledger lines to ``plan``'s, unless the day was
+    exported (then keep them): only the lines of ``changes.dropped`` and
+    ``changes.added``, if the stored lines are numbered as expected, else
+    every line of the day."""
     kept = conn.execute(
         select(_LEDGER.c.export_id).where(_LEDGER.c.day == plan.date).with_for_update()
     ).first()
@@ -877,29 +914,86 @@ def _write_ledger(conn: Connection, plan: DayPlan) -> None:
         return
     if kept is None:
         conn.execute(insert(_LEDGER).values(day=plan.date))
-    conn.execute(delete(_LINES).where(_LINES.c.day == plan.date))
-    lines = [line for inst in plan.instances for line in inst.billing_lines]
-    if lines:
-        _copy_rows(
-            conn,
-            _LINES,
-            [
-                {
-                    "day": plan.date,
-                    "position": n,
-                    "participant_id": line.participant_id,
-                    "ndis_number": line.ndis_number,
-                    "instance_id": line.instance_id,
-                    "program_id": line.program_id,
-                    "item_number": line.item_number,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                    "total": line.total,
-                    "claim_type": line.claim_type,
-                    "cancellation_reason": line.cancellation_reason,
-                    "claim_reference": line.claim_reference,
-                    "data": converter.unstructure(line),
-                }
-                for n, line in enumerate(lines)
-            ],
+    whole = changes.whole or kept is None
+    if not whole:
+        if not changes.dropped and not changes.added:
+            return
+        whole = any(len(i.billing_lines) >= _LINE_STRIDE for _, i in changes.added) or not (
+            _numbered_as(conn, plan.date, changes)
         )
+    if whole:
+        conn.execute(delete(_LINES).where(_LINES.c.day == plan.date))
+        written = list(enumerate(plan.instances))
+        if any(len(i.billing_lines) >= _LINE_STRIDE for i in plan.instances):
+            # too many lines to number by instance: one after another (the
+            # next write finds them numbered otherwise and writes them all)
+            numbered = enumerate(line for i in plan.instances for line in i.billing_lines)
+            _copy_lines(conn, plan.date, numbered)
+            return
+    else:
+        if changes.dropped:
+            conn.execute(
+                delete(_LINES).where(
+                    _LINES.c.day == plan.date, _LINES.c.instance_id.in_(sorted(changes.dropped))
+                )
+            )
+        written = list(changes.added)
+    _copy_lines(
+        conn,
+        plan.date,
+        (
+            (position * _LINE_STRIDE + n, line)
+            for position, inst in written
+            for n, line in enumerate(inst.billing_lines)
+        ),
+    )
+
+
+def _numbered_as(conn: Connection, day: date, changes: _LineChanges) -> bool:
+    """Whether the day's stored lines are numbered by instance, as
+    ``changes.kept`` expects them, and belong to no other instance."""
+    found = {
+        r.instance_id: (r.first, r.last, r.lines)
+        for r in conn.execute(
+            select(
+                _LINES.c.instance_id,
+                func.min(_LINES.c.position).label("first"),
+                func.max(_LINES.c.position).label("last"),
+                func.count().label("lines"),
+            )
+            .where(_LINES.c.day == day)
+            .group_by(_LINES.c.instance_id)
+        )
+    }
+    for instance_id, (position, n) in changes.kept.items():
+        start = position * _LINE_STRIDE
+        expected = (start, start + n - 1, n) if n else None
+        if found.pop(instance_id, None) != expected:
+            return False
+    return all(instance_id in changes.dropped for instance_id in found)
+
+
+def _copy_lines(conn: Connection, day: date, numbered: Iterable[tuple[int, BillingLine]]) -> None:
+    _copy_rows(
+        conn,
+        _LINES,
+        [
+            {
+                "day": day,
+                "position": n,
+                "participant_id": line.participant_id,
+                "ndis_number": line.ndis_number,
+                "instance_id": line.instance_id,
+                "program_id": line.program_id,
+                "item_number": line.item_number,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "total": line.total,
+                "claim_type": line.claim_type,
+                "cancellation_reason": line.cancellation_reason,
+                "claim_reference": line.claim_reference,
+                "data": converter.unstructure(line),
+            }
+            for n, line in numbered
+        ],
+    )
