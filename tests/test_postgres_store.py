@@ -248,3 +248,5 @@ def test_the_ledger_rewrites_only_the_lines_of_instances_that_changed(
     put(a, fewer, c)
     put(fewer, a)
     put(fewer, a, c)
+    put(a, fewer)
+    put(a, c)  # ``a`` unchanged first: ``c``'s lines must not take its numbers

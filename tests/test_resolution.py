@@ -13,9 +13,12 @@ from loomcore import (
     InvalidRecordError,
     PlanInputs,
     ProgramChange,
+    StaffSwap,
     Withdrawal,
     _inputs,
+    plan_day,
 )
+from loomcore._demo import demo_scenario
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 D = date(2026, 10, 14)
@@ -157,3 +160,46 @@ def test_updated_inputs_refuse_a_duplicate_or_a_missing_record_by_id() -> None:
     assert moved.resolve(("enrolled", "centre-wed", "sarah"), D, "template").value == "template"
     # the inputs updated are left as they were
     assert inputs.resolve(("enrolled", "centre-wed", "sarah"), D, "template").value is True
+
+
+def test_what_ifs_giving_one_id_to_different_records_each_plan_as_from_scratch() -> None:
+    # What is remembered is shared between inputs updated from one another;
+    # a record replaced under its own id, or two what-ifs from one base each
+    # adding a different record under the same id, must still plan as
+    # inputs built from scratch do (here: a staff swap, read by staffing).
+    scenario = demo_scenario(date(2026, 3, 2))
+    base = PlanInputs(
+        organisation=scenario.organisation,
+        intents=scenario.intents,
+        one_offs=scenario.exceptions,
+    )
+    day = date(2026, 3, 4)
+    inst = next(i for i in plan_day(base, day).instances if i.shifts)
+    lead = next(s.staff_id for s in inst.shifts if s.staff_id)
+    others = [s.id for s in scenario.organisation.staff if s.id != lead][:2]
+
+    def swap(who: str) -> StaffSwap:
+        return StaffSwap(
+            id="what-if",
+            program_id=inst.program_id,
+            date=day,
+            out_staff_id=lead,
+            in_staff_id=who,
+            recorded_at=T0,
+        )
+
+    def from_scratch(inputs: PlanInputs) -> PlanInputs:
+        return PlanInputs(
+            organisation=inputs.organisation, intents=inputs.intents, one_offs=inputs.one_offs
+        )
+
+    first, second = (base.updated(add=[swap(who)]) for who in others)
+    replaced = first.updated(add=[swap(others[1])], remove=[swap(others[0])])
+    for what_if in (first, second, replaced):
+        assert plan_day(what_if, day) == plan_day(from_scratch(what_if), day)
+    staffed = [
+        {s.staff_id for i in plan_day(w, day).instances if i.id == inst.id for s in i.shifts}
+        for w in (first, second)
+    ]
+    assert others[0] in staffed[0]
+    assert others[1] in staffed[1]

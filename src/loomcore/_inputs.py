@@ -220,7 +220,10 @@ class PlanInputs:
         :meth:`resolve` and the one-off lookups on that day), nothing else.
         Kept with these inputs and, by :meth:`updated`, with the copies
         made from them, less the days a changed record of the program can
-        change (see :func:`_kept_memos`).
+        change (see :func:`_kept_memos`). The memo of :data:`DAY_WIDE`
+        holds results across programs: each entry keeps, beside its value,
+        everything it read of the day's instances and one-offs, and is used
+        again only when that is equal; leave and maintenance drop its days.
         """
         memos = self._memos
         if memos is None:
@@ -347,7 +350,8 @@ def _kept_memos(
     changed: Iterable[Intent | OneOff],
     reschedules: Callable[[str], tuple[Reschedule, ...]],
 ) -> dict[str, dict[Any, Any]]:
-    """The per-program memos, less what ``changed`` records can change.
+    """The memos (per program, and :data:`DAY_WIDE`'s), less what ``changed``
+    records can change.
 
     An intent changes its program's days from its start on; a one-off, the
     dates it names. A program with a reschedule loses every day: a moved

@@ -460,7 +460,9 @@ def _with_resources(inputs: PlanInputs, day: date, instances: list[Instance]) ->
 
 
 def _staff_asked(inputs: PlanInputs, day: date, instances: list[Instance]) -> list[Any]:
-    """What :func:`assign_staff` reads of the day's instances and one-offs."""
+    """What :func:`assign_staff` reads of the day's instances and one-offs
+    (beyond the organisation and leave): the swaps whole, not their ids,
+    since what-ifs may give one id to different swaps."""
     return [
         (
             i.id,
@@ -469,7 +471,7 @@ def _staff_asked(inputs: PlanInputs, day: date, instances: list[Instance]) -> li
             i.end,
             i.staff_demand,
             i.pinned_staff,
-            [o.id for o in inputs.one_offs_for(i.program_id, day) if isinstance(o, StaffSwap)],
+            [o for o in inputs.one_offs_for(i.program_id, day) if isinstance(o, StaffSwap)],
         )
         for i in instances
         if i.status != "cancelled"

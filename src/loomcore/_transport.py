@@ -135,10 +135,17 @@ def plan_bus_runs(
         if not inst.transport or inst.status == "cancelled":
             continue
         spare = _free_vehicles(inputs, inst, fleet, settings)
-        # everything the instance's runs depend on beyond the organisation,
-        # the settings and the instance's id: the one entry kept per instance
-        # is used again only if it was made from all of it
-        asked = (inst.attending, inst.venue_id, inst.start, inst.end, [v.id for v in spare])
+        # everything the instance's runs depend on beyond the organisation
+        # and the instance's id: the one entry kept per instance is used
+        # again only if it was made from all of it
+        asked = (
+            inst.attending,
+            inst.venue_id,
+            inst.start,
+            inst.end,
+            [v.id for v in spare],
+            settings,
+        )
         key = ("runs", day, inst.id)
         found = memo.get(key)
         if found is None or found[0] != asked:

@@ -704,10 +704,12 @@ def _day_range(column: Any, start: date | None, end: date | None) -> list[Any]:
 class _LineChanges:
     """How a day's ledger lines follow its instances once they are written.
 
-    ``whole``: the day had no instances stored, every line is written.
-    Else the lines of the instances in ``dropped`` (by id) go, those of
-    ``added`` (position, instance) are written, and ``kept`` (id: position,
-    number of lines) says which stored lines stay as they are.
+    ``whole``: the day had no instances stored, so every line is written
+    (:func:`_write_ledger` also writes them all when the stored lines are
+    not numbered as ``kept`` expects). Else the lines of the instances in
+    ``dropped`` (by id) go, those of ``added`` (position, instance) are
+    written, and ``kept`` (id: position, number of lines) says which stored
+    lines stay as they are.
     """
 
     whole: bool
@@ -900,6 +902,7 @@ def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> No
 #: plus its place among the instance's lines: an instance's lines are
 #: rewritten without renumbering the day's others.
 _LINE_STRIDE = 10_000
+_MOST_INSTANCES = (2**31 - 1) // _LINE_STRIDE  # positions are a 32-bit integer
 
 
 def _write_ledger(conn: Connection, plan: DayPlan, changes: _LineChanges) -> None:
@@ -918,13 +921,11 @@ def _write_ledger(conn: Connection, plan: DayPlan, changes: _LineChanges) -> Non
     if not whole:
         if not changes.dropped and not changes.added:
             return
-        whole = any(len(i.billing_lines) >= _LINE_STRIDE for _, i in changes.added) or not (
-            _numbered_as(conn, plan.date, changes)
-        )
+        whole = not _by_instance(plan) or not _numbered_as(conn, plan.date, changes)
     if whole:
         conn.execute(delete(_LINES).where(_LINES.c.day == plan.date))
         written = list(enumerate(plan.instances))
-        if any(len(i.billing_lines) >= _LINE_STRIDE for i in plan.instances):
+        if not _by_instance(plan):
             # too many lines to number by instance: one after another (the
             # next write finds them numbered otherwise and writes them all)
             numbered = enumerate(line for i in plan.instances for line in i.billing_lines)
@@ -949,6 +950,14 @@ def _write_ledger(conn: Connection, plan: DayPlan, changes: _LineChanges) -> Non
     )
 
 
+def _by_instance(plan: DayPlan) -> bool:
+    """Whether the day's lines can be numbered by instance (each instance's
+    fit in their stride, and the last position in the column)."""
+    return len(plan.instances) <= _MOST_INSTANCES and all(
+        len(i.billing_lines) < _LINE_STRIDE for i in plan.instances
+    )
+
+
 def _numbered_as(conn: Connection, day: date, changes: _LineChanges) -> bool:
     """Whether the day's stored lines are numbered by instance, as
     ``changes.kept`` expects them, and belong to no other instance."""
@@ -966,6 +975,8 @@ def _numbered_as(conn: Connection, day: date, changes: _LineChanges) -> bool:
         )
     }
     for instance_id, (position, n) in changes.kept.items():
+        if n >= _LINE_STRIDE:  # numbered one after another, as such days are
+            return False
         start = position * _LINE_STRIDE
         expected = (start, start + n - 1, n) if n else None
         if found.pop(instance_id, None) != expected:
