@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -45,6 +45,7 @@ from ._routing import GreatCircleTravel, Travel
 __all__ = ["PlanInputs", "Resolved", "TransportSettings"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_V = TypeVar("_V")
 
 #: The program id of :meth:`PlanInputs._memo` for results about a whole day.
 DAY_WIDE = ""
@@ -343,6 +344,16 @@ class PlanInputs:
     def one_offs_touching(self, day: date) -> tuple[OneOff, ...]:
         """Every one-off whose plan-changing dates include ``day``."""
         return self._one_off_index.days.get(day, ())
+
+
+def remembered(memo: dict[Any, Any], key: Any, asked: Any, make: Callable[[], _V]) -> _V:
+    """``make()``, kept in ``memo`` under ``key`` with ``asked`` (what it
+    reads beyond the memo's own records) and made again only when
+    ``asked`` is no longer equal: one entry per key, replaced, never added to."""
+    found = memo.get(key)
+    if found is None or not (found[0] is asked or found[0] == asked):
+        found = memo[key] = (asked, make())
+    return found[1]
 
 
 def _kept_memos(

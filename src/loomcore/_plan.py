@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ._billing import BILLING_FLAGS, BillingLine, price_attendance, transport_cost_per_rider
-from ._inputs import DAY_WIDE, PlanInputs
+from ._inputs import DAY_WIDE, PlanInputs, remembered
 from ._model import Program, StaffingRule
 from ._prices import NoPriceLimitError, PriceCatalogue, UnknownSupportItemError
 from ._records import (
@@ -356,14 +356,12 @@ def _remembered_billing(
     organisation, only its own program's records, so an equal instance of
     the same program bills the same.
     """
-    memo = inputs._memo(inst.program_id)
-    key = ("billed", day, inst.id)
-    found = memo.get(key)
-    if found is not None and found[0] == inst:
-        return found[1]  # type: ignore[no-any-return]
-    billed = _with_billing(inputs, catalogue, day, inst)
-    memo[key] = (inst, billed)
-    return billed
+    return remembered(
+        inputs._memo(inst.program_id),
+        ("billed", day, inst.id),
+        inst,
+        lambda: _with_billing(inputs, catalogue, day, inst),
+    )
 
 
 def _program_instances(
@@ -408,19 +406,19 @@ def _with_resources(inputs: PlanInputs, day: date, instances: list[Instance]) ->
     """
     memo = inputs._memo(DAY_WIDE)
     staffed = _staff_asked(inputs, day, instances)
-    found = memo.get(("staff", day))
-    if found is None or found[0] != staffed:
-        found = memo[("staff", day)] = (staffed, assign_staff(inputs, day, instances))
-    shifts, staff_notes = found[1]
+    shifts, staff_notes = remembered(
+        memo, ("staff", day), staffed, lambda: assign_staff(inputs, day, instances)
+    )
     runs, run_notes = plan_bus_runs(inputs, day, instances, inputs.transport)
     all_runs = [r for rs in runs.values() for r in rs]
-    driven = (staffed, [(r.id, r.departs, r.arrives) for r in all_runs])
-    found = memo.get(("drivers", day))
-    if found is None or found[0] != driven:
-        program_of = {i.id: i.program_id for i in instances}
-        made = assign_drivers(inputs, day, all_runs, shifts, program_of)
-        found = memo[("drivers", day)] = (driven, made)
-    drivers, driver_shifts, driver_notes = found[1]
+    drivers, driver_shifts, driver_notes = remembered(
+        memo,
+        ("drivers", day),
+        (staffed, [(r.id, r.departs, r.arrives) for r in all_runs]),
+        lambda: assign_drivers(
+            inputs, day, all_runs, shifts, {i.id: i.program_id for i in instances}
+        ),
+    )
     out = []
     for inst in instances:
         extra = [

@@ -29,12 +29,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from functools import partial
 from itertools import pairwise
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import attrs
 
-from ._inputs import DAY_WIDE, PlanInputs, TransportSettings
+from ._inputs import DAY_WIDE, PlanInputs, TransportSettings, remembered
 from ._model import Location, Vehicle
 from ._routing import Rider, RoutePlan, Seats, plan_routes, rough_over_limit
 from ._staffing import ranked
@@ -146,11 +147,12 @@ def plan_bus_runs(
             [v.id for v in spare],
             settings,
         )
-        key = ("runs", day, inst.id)
-        found = memo.get(key)
-        if found is None or found[0] != asked:
-            found = memo[key] = (asked, _instance_runs(inputs, inst, spare, settings))
-        runs[inst.id], notes[inst.id] = found[1]
+        runs[inst.id], notes[inst.id] = remembered(
+            memo,
+            ("runs", day, inst.id),
+            asked,
+            partial(_instance_runs, inputs, inst, spare, settings),
+        )
         for run in runs[inst.id]:
             fleet.book(run.vehicle_id, run.departs, run.arrives)
     return runs, notes

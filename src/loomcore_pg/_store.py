@@ -917,37 +917,31 @@ def _write_ledger(conn: Connection, plan: DayPlan, changes: _LineChanges) -> Non
         return
     if kept is None:
         conn.execute(insert(_LEDGER).values(day=plan.date))
-    whole = changes.whole or kept is None
-    if not whole:
-        if not changes.dropped and not changes.added:
-            return
-        whole = not _by_instance(plan) or not _numbered_as(conn, plan.date, changes)
-    if whole:
-        conn.execute(delete(_LINES).where(_LINES.c.day == plan.date))
-        written = list(enumerate(plan.instances))
-        if not _by_instance(plan):
-            # too many lines to number by instance: one after another (the
-            # next write finds them numbered otherwise and writes them all)
-            numbered = enumerate(line for i in plan.instances for line in i.billing_lines)
-            _copy_lines(conn, plan.date, numbered)
-            return
-    else:
+    by_instance = _by_instance(plan)
+    partly = not changes.whole and kept is not None and by_instance
+    if partly and _numbered_as(conn, plan.date, changes):
         if changes.dropped:
             conn.execute(
                 delete(_LINES).where(
                     _LINES.c.day == plan.date, _LINES.c.instance_id.in_(sorted(changes.dropped))
                 )
             )
-        written = list(changes.added)
-    _copy_lines(
-        conn,
-        plan.date,
-        (
-            (position * _LINE_STRIDE + n, line)
-            for position, inst in written
-            for n, line in enumerate(inst.billing_lines)
-        ),
-    )
+        _copy_lines(conn, plan.date, _numbered(changes.added))
+        return
+    conn.execute(delete(_LINES).where(_LINES.c.day == plan.date))
+    if by_instance:
+        _copy_lines(conn, plan.date, _numbered(enumerate(plan.instances)))
+    else:  # too many to number by instance: one after another (the next
+        # write finds them numbered otherwise and writes them all again)
+        lines = (line for i in plan.instances for line in i.billing_lines)
+        _copy_lines(conn, plan.date, enumerate(lines))
+
+
+def _numbered(placed: Iterable[tuple[int, Instance]]) -> Iterator[tuple[int, BillingLine]]:
+    """The lines of each ``(position, instance)``, numbered by instance."""
+    for position, inst in placed:
+        for n, line in enumerate(inst.billing_lines):
+            yield position * _LINE_STRIDE + n, line
 
 
 def _by_instance(plan: DayPlan) -> bool:
