@@ -45,7 +45,16 @@ plus 10 million km per rider left out, so room comes first, then ride limits,
 then distance. A rider whose direct ride alone is over the limit has that
 direct ride as their own limit while solving (and is still reported).
 
-The search:
+A run of up to seven riders (most of a day's runs) is solved exactly: each
+vehicle's cheapest route over every set of riders is built up one stop at
+a time, keeping for each set and last stop only the orders no other order
+beats on both cost so far and time of arrival (a later arrival can only
+make what follows later), and the vehicles then share the riders out by
+dynamic programming over sets. That costs less than the search below up to
+seven riders, and finds plans it misses (giving a vehicle another's whole
+route, say). The first answer of such a run is its plan.
+
+Larger runs are searched:
 
 1. Greedy insertion builds a first plan, riders farthest from the start
    first, each where it adds least cost.
@@ -115,6 +124,7 @@ _STRING_LEN = 8  # longest string of stops one ruin removes from a route
 _HEAT = 3.0  # starting temperature, in mean km per rider of the first plan
 _MEMO = 8192  # searches remembered
 _GLANCE = 10  # rounds without a new best before a search's first answer (rough_over_limit)
+_EXACT = 7  # runs of up to this many riders are solved exactly (see _exact)
 _PAUSED = 4  # searches kept paused after that answer, to be run on if asked for in full
 
 _T = TypeVar("_T")
@@ -865,7 +875,13 @@ def _finish(steps: Generator[Plan, None, _Search]) -> _Search:
 def _solving(p: _Problem) -> Generator[Plan, None, _Search]:
     """The search, pausing once to yield the best plan so far: after
     ``_GLANCE`` rounds without a new best, or at the end of the rounds if
-    sooner. Resumed, it goes on exactly as if it had not paused."""
+    sooner. Resumed, it goes on exactly as if it had not paused. A run of
+    ``_EXACT`` riders or fewer is solved exactly, and that plan is also the
+    one yielded."""
+    if p.n <= _EXACT:
+        s = _exact(p)
+        yield s.snapshot()
+        return s
     s = _greedy(p)
     best = cur = s.snapshot()
     best_cost = cur_cost = s.cost()
@@ -901,12 +917,111 @@ def _solving(p: _Problem) -> Generator[Plan, None, _Search]:
     return _cheaper(s, _nearest_first(p))
 
 
+_Routes = dict[int, tuple[float, tuple[int, ...]]]  # set of riders (bits) -> cost, stops
+_Label = tuple[float, float, tuple[int, ...]]  # cost so far, arrival, stops
+
+
+def _exact(p: _Problem) -> _Search:
+    """The cheapest plan there is, for a run of few riders (``_EXACT`` or fewer).
+
+    Each vehicle's cheapest route over each set of riders comes first
+    (:func:`_cheapest_routes`); the vehicles then share the riders out by
+    dynamic programming over sets of riders, vehicle by vehicle. Ties go to
+    the first found, so the plan is the same every time.
+    """
+    n, m = p.n, p.m
+    cheapest = _cheapest_routes(p)
+    full = (1 << n) - 1
+    # the cheapest way for the vehicles so far to carry each set of riders
+    plans: dict[int, tuple[float, tuple[tuple[int, int], ...]]] = {0: (0.0, ())}
+    for v in range(m):
+        routes, more = cheapest[v], dict(plans)
+        for mask, (cost, picks) in plans.items():
+            free = sub = full & ~mask
+            while sub:
+                route = routes.get(sub)
+                if route is not None:
+                    k = cost + route[0]
+                    seen = more.get(mask | sub)
+                    if seen is None or k < seen[0]:
+                        more[mask | sub] = (k, (*picks, (v, sub)))
+                sub = (sub - 1) & free
+        plans = more
+    served, (_, picks) = min(
+        plans.items(), key=lambda e: e[1][0] + _UNSERVED_COST * (n - e[0].bit_count())
+    )
+    stops: list[list[int]] = [[] for _ in range(m)]
+    for v, sub in picks:
+        stops[v] = list(cheapest[v][sub][1])
+    s = _Search(p, random.Random(0))
+    s.restore((stops, [u for u in range(n) if not served >> u & 1]), everything=True)
+    return s
+
+
+def _cheapest_routes(p: _Problem) -> list[_Routes]:
+    """Each vehicle's cheapest route over each set of riders it has room for.
+
+    Routes grow one stop at a time from the vehicle's start (vehicles
+    leaving from one place share the work). For each set of riders and last
+    stop only the orders no other order beats on both cost so far and time
+    of arrival are kept: whatever follows a beaten order costs the same or
+    more after the order that beats it.
+    """
+    n, m, D, T, L, stop, wc = p.n, p.m, p.D, p.T, p.limit, p.stop, p.wc
+    cheapest: list[_Routes] = [{} for _ in range(m)]
+    starts: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
+    for v in range(m):  # vehicles whose starts measure alike share the work
+        s = p.start[v]
+        starts.setdefault((tuple(D[s][:n]), tuple(T[s][:n])), []).append(v)
+    chairs_in = sum(1 << u for u in range(n) if wc[u])  # the wheelchair riders, as a set
+    width = n or 1  # a state is set * width + last stop
+    for vs in starts.values():
+        seats, places = max(p.seats[v] for v in vs), max(p.places[v] for v in vs)
+        layer: dict[int, list[_Label]] = {0: [(0.0, -stop, ())]}
+        while layer:
+            grown: dict[int, list[_Label]] = {}
+            for state, labels in layer.items():
+                mask = state // width
+                last = labels[0][2][-1] if mask else p.start[vs[0]]
+                row, times = D[last], T[last]
+                for x in range(n):
+                    wider = mask | 1 << x
+                    if wider == mask:
+                        continue
+                    chairs = (wider & chairs_in).bit_count()
+                    if chairs > places or wider.bit_count() - chairs > seats:
+                        continue
+                    key, leg, drive, limit = wider * width + x, row[x], stop + times[x], L[x]
+                    kept = grown.get(key)
+                    for cost, clock, order in labels:
+                        t = clock + drive
+                        k = cost + leg + (_LATE_COST * (t - limit) if t > limit else 0.0)
+                        if kept is None:
+                            kept = grown[key] = [(k, t, (*order, x))]
+                        elif not any(c <= k and a <= t for c, a, _ in kept):
+                            kept[:] = [e for e in kept if not (k <= e[0] and t <= e[1])]
+                            kept.append((k, t, (*order, x)))
+            for state, labels in grown.items():
+                mask, last = divmod(state, width)
+                k, _, order = min(labels, key=lambda e: e[0])
+                chairs = (mask & chairs_in).bit_count()
+                for v in vs:
+                    if chairs > p.places[v] or len(order) - chairs > p.seats[v]:
+                        continue
+                    total = k + D[last][p.end[v]]
+                    found = cheapest[v].get(mask)
+                    if found is None or total < found[0]:
+                        cheapest[v][mask] = (total, order)
+            layer = grown
+    return cheapest
+
+
 def _first_answer(p: _Problem, plan: Plan) -> _Search:
     """``plan`` (a search's best so far, already polished), or the second
-    start if that is cheaper."""
+    start if that is cheaper (never, for a run solved exactly)."""
     s = _Search(p, random.Random(0))
     s.restore(plan, everything=True)
-    return _cheaper(s, _nearest_first(p))
+    return s if p.n <= _EXACT else _cheaper(s, _nearest_first(p))
 
 
 def _fill_nearest_first(s: _Search, backward: bool = False) -> None:
