@@ -707,6 +707,29 @@ def test_a_run_of_few_riders_gets_the_cheapest_plan_there_is(
     assert plan_cost(plan, riders, vehicles, direction, limit) == pytest.approx(cheapest, abs=1e-6)
 
 
+@PROPERTY
+@given(
+    runs(most_riders=7),
+    st.sampled_from([30.0, 60.0, 10_000.0]),
+    st.builds(lambda n, e: at(e, n), st.floats(-5, 5), st.floats(-5, 5)),
+)
+def test_what_one_run_worked_out_serves_no_other_with_the_same_riders(
+    run: tuple[list[Rider], list[Seats], Direction, float], limit: float, venue: Location
+) -> None:
+    riders, vehicles, direction, first_limit = run
+    # the same riders, from another venue, with another ride limit
+    moved = [
+        attrs.evolve(v, end=venue) if direction == "pickup" else attrs.evolve(v, start=venue)
+        for v in vehicles
+    ]
+    forget()
+    fresh = plan_routes(riders, moved, direction=direction, max_ride_minutes=limit)
+    forget()
+    plan_routes(riders, vehicles, direction=direction, max_ride_minutes=first_limit)
+    assert plan_routes(riders, moved, direction=direction, max_ride_minutes=limit) == fresh
+    forget()
+
+
 # -- the benchmark's instances -------------------------------------------------
 
 

@@ -52,7 +52,12 @@ beats on both cost so far and time of arrival (a later arrival can only
 make what follows later), and the vehicles then share the riders out by
 dynamic programming over sets. That costs less than the search below up to
 seven riders, and finds plans it misses (giving a vehicle another's whole
-route, say). The first answer of such a run is its plan.
+route, say). The first answer of such a run is its plan. The cheapest
+orders from a start are remembered apart (the 64 most recent, in this
+process only), as they read nothing of the vehicles but where they start:
+the same riders asked again with a vehicle added, or with another set of
+vehicles free, cost only the last legs to each vehicle's end and the
+sharing out.
 
 Larger runs are searched:
 
@@ -263,6 +268,7 @@ class _Problem:
         stop: float,
     ) -> None:
         self.n, self.m, self.stop, self.max_ride = len(riders), len(vehicles), stop, max_ride
+        self.riders, self.travel, self.transpose = tuple(riders), travel, transpose
         points = [r.location for r in riders] + [x for v in vehicles for x in (v.start, v.end)]
         self.D, self.T = _matrices(points, travel, transpose)
         self.Dt = [list(col) for col in zip(*self.D, strict=True)]  # Dt[b][a] == D[a][b]
@@ -959,61 +965,86 @@ def _exact(p: _Problem) -> _Search:
 
 
 def _cheapest_routes(p: _Problem) -> list[_Routes]:
-    """Each vehicle's cheapest route over each set of riders it has room for.
-
-    Routes grow one stop at a time from the vehicle's start (vehicles
-    leaving from one place share the work). For each set of riders and last
-    stop only the orders no other order beats on both cost so far and time
-    of arrival are kept: whatever follows a beaten order costs the same or
-    more after the order that beats it.
-    """
-    n, m, D, T, L, stop, wc = p.n, p.m, p.D, p.T, p.limit, p.stop, p.wc
+    """Each vehicle's cheapest route over each set of riders it has room for:
+    the cheapest order over the set from its start (:func:`_best_orders`,
+    shared by vehicles leaving from one place), then on to its end."""
+    n, m, D, T, wc = p.n, p.m, p.D, p.T, p.wc
     cheapest: list[_Routes] = [{} for _ in range(m)]
     starts: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
-    for v in range(m):  # vehicles whose starts measure alike share the work
+    for v in range(m):  # vehicles whose starts measure alike share the orders
         s = p.start[v]
         starts.setdefault((tuple(D[s][:n]), tuple(T[s][:n])), []).append(v)
     chairs_in = sum(1 << u for u in range(n) if wc[u])  # the wheelchair riders, as a set
-    width = n or 1  # a state is set * width + last stop
-    for vs in starts.values():
-        seats, places = max(p.seats[v] for v in vs), max(p.places[v] for v in vs)
-        layer: dict[int, list[_Label]] = {0: [(0.0, -stop, ())]}
-        while layer:
-            grown: dict[int, list[_Label]] = {}
-            for state, labels in layer.items():
-                mask = state // width
-                last = labels[0][2][-1] if mask else p.start[vs[0]]
-                row, times = D[last], T[last]
-                for x in range(n):
-                    wider = mask | 1 << x
-                    if wider == mask:
-                        continue
-                    chairs = (wider & chairs_in).bit_count()
-                    if chairs > places or wider.bit_count() - chairs > seats:
-                        continue
-                    key, leg, drive, limit = wider * width + x, row[x], stop + times[x], L[x]
-                    kept = grown.get(key)
-                    for cost, clock, order in labels:
-                        t = clock + drive
-                        k = cost + leg + (_LATE_COST * (t - limit) if t > limit else 0.0)
-                        if kept is None:
-                            kept = grown[key] = [(k, t, (*order, x))]
-                        elif not any(c <= k and a <= t for c, a, _ in kept):
-                            kept[:] = [e for e in kept if not (k <= e[0] and t <= e[1])]
-                            kept.append((k, t, (*order, x)))
-            for state, labels in grown.items():
-                mask, last = divmod(state, width)
-                k, _, order = min(labels, key=lambda e: e[0])
-                chairs = (mask & chairs_in).bit_count()
-                for v in vs:
-                    if chairs > p.places[v] or len(order) - chairs > p.seats[v]:
-                        continue
-                    total = k + D[last][p.end[v]]
-                    found = cheapest[v].get(mask)
-                    if found is None or total < found[0]:
-                        cheapest[v][mask] = (total, order)
-            layer = grown
+    for (row, times), vs in starts.items():
+        orders = _best_orders(p, p.start[vs[0]], row, times)
+        for mask, last, cost, order in orders:
+            chairs = (mask & chairs_in).bit_count()
+            for v in vs:
+                if chairs > p.places[v] or len(order) - chairs > p.seats[v]:
+                    continue
+                total = cost + D[last][p.end[v]]
+                found = cheapest[v].get(mask)
+                if found is None or total < found[0]:
+                    cheapest[v][mask] = (total, order)
     return cheapest
+
+
+_Orders = tuple[tuple[int, int, float, tuple[int, ...]], ...]  # set, last, cost, stops
+
+
+def _best_orders(
+    p: _Problem, start: int, row: tuple[float, ...], times: tuple[float, ...]
+) -> _Orders:
+    """:func:`_grow_orders`, remembered: the riders and the start's distances
+    and times to them are all it reads, and a run asks again with the same
+    riders as vehicles are added to it or freed by another run of the day."""
+    key = (p.riders, p.travel, p.transpose, p.stop, tuple(p.limit), row, times)
+    try:
+        hash(key)
+    except TypeError:  # a travel model that cannot be hashed
+        return _grow_orders(p, start)
+    return _ORDERS.ask(lambda _: _grow_orders(p, start), key)
+
+
+def _grow_orders(p: _Problem, start: int) -> _Orders:
+    """For each set of riders and last stop, the cheapest order from ``start``
+    over the set ending there: its cost so far (km plus lateness), in the
+    order found.
+
+    Orders grow one stop at a time. For each set and last stop only the
+    orders no other order beats on both cost so far and time of arrival are
+    kept: whatever follows a beaten order costs the same or more after the
+    order that beats it.
+    """
+    n, D, T, L, stop = p.n, p.D, p.T, p.limit, p.stop
+    width = n or 1  # a state is set * width + last stop
+    found: list[tuple[int, int, float, tuple[int, ...]]] = []
+    layer: dict[int, list[_Label]] = {0: [(0.0, -stop, ())]}
+    while layer:
+        grown: dict[int, list[_Label]] = {}
+        for state, labels in layer.items():
+            mask = state // width
+            last = labels[0][2][-1] if mask else start
+            row, times = D[last], T[last]
+            for x in range(n):
+                wider = mask | 1 << x
+                if wider == mask:
+                    continue
+                key, leg, drive, limit = wider * width + x, row[x], stop + times[x], L[x]
+                kept = grown.get(key)
+                for cost, clock, order in labels:
+                    t = clock + drive
+                    k = cost + leg + (_LATE_COST * (t - limit) if t > limit else 0.0)
+                    if kept is None:
+                        kept = grown[key] = [(k, t, (*order, x))]
+                    elif not any(c <= k and a <= t for c, a, _ in kept):
+                        kept[:] = [e for e in kept if not (k <= e[0] and t <= e[1])]
+                        kept.append((k, t, (*order, x)))
+        for state, labels in grown.items():
+            k, _, order = min(labels, key=lambda e: e[0])
+            found.append((state // width, state % width, k, order))
+        layer = grown
+    return tuple(found)
 
 
 def _first_answer(p: _Problem, plan: Plan) -> _Search:
@@ -1105,9 +1136,10 @@ class _Memo:
     a day planned there is planned again here at the price of one planned
     here."""
 
-    def __init__(self, name: str, size: int) -> None:
+    def __init__(self, name: str, size: int, *, shared: bool = True) -> None:
         self.name = name
         self.size = size
+        self.shared = shared  # handed to other processes (see made())
         self._entries: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -1124,7 +1156,7 @@ class _Memo:
         found = compute(key)
         self.put(key, found)
         made = _made
-        if made is not None:
+        if made is not None and self.shared:
             made.append((self.name, key, found))
         return found
 
@@ -1147,6 +1179,9 @@ class _Memo:
 _PLANS = _Memo("plan", _MEMO)  # plan_routes calls and their answers
 _SEARCHES = _Memo("search", _MEMO)  # problems in drop-off form and their searches' stops
 _FIRST = _Memo("first", _MEMO)  # problems and who rides over the limit in a first answer
+# the cheapest orders over every set of riders from one start (see _best_orders):
+# asked again as vehicles are added to a run or freed by another, and large
+_ORDERS = _Memo("orders", 64, shared=False)
 _MEMOS = {m.name: m for m in (_PLANS, _SEARCHES, _FIRST)}
 # answers worked out since made() began, when a caller keeps count (a worker process)
 _made: list[tuple[str, Any, Any]] | None = None
@@ -1283,7 +1318,7 @@ def _rough_glance(key: _Key) -> tuple[int, ...]:
 
 def _forget() -> None:
     """Forget every remembered answer and paused search (for tests)."""
-    for memo in _MEMOS.values():
+    for memo in (*_MEMOS.values(), _ORDERS):
         memo.clear()
     with _pausing:
         _paused.clear()
