@@ -25,6 +25,7 @@ from loomcore import (
     VehiclePin,
     Venue,
     Weekly,
+    Withdrawal,
     _routing,
     plan_day,
 )
@@ -292,3 +293,32 @@ def test_no_vehicle_is_added_for_a_rider_beyond_the_limit_of_the_venue() -> None
     pickups = [r for r in inst.bus_runs if r.direction == "pickup"]
     assert len({r.vehicle_id for r in pickups}) == 1
     assert [(w.code, w.participant_id) for w in inst.warnings] == [("ride-too-long", "p00")]
+
+
+def _stamped(records: list[Record], first: int = 0) -> list[Record]:
+    return [
+        attrs.evolve(r, id=f"r{first + n}", recorded_at=T0 + timedelta(seconds=first + n))
+        for n, r in enumerate(records)
+    ]
+
+
+@pytest.mark.parametrize("joining", [0, 1])
+def test_a_re_plan_gives_an_instance_the_vehicle_another_no_longer_needs(joining: int) -> None:
+    # am takes both buses for its five riders; am2, starting later, finds none left
+    programs = [program("am", time(9), time(12)), program("am2", time(9, 30), time(12))]
+    organisation = org([bus("b1", seats=4), bus("b2", seats=4)], programs=programs)
+    records = _stamped([*enrol("am", range(5)), *enrol("am2", range(10, 13))])
+    before = PlanInputs(organisation=organisation, intents=records)  # type: ignore[arg-type]
+    (_, am2) = plan_day(before, WED).instances
+    assert {w.code for w in am2.warnings} == {"seat-shortage"}
+    # two of am's riders leave (and am2's riders stay or one joins): b2 is free for am2
+    leaving = [
+        Withdrawal(program_id="am", participant_id=f"p{i:02d}", start=date(2026, 10, 1))
+        for i in (3, 4)
+    ]
+    change = _stamped([*leaving, *enrol("am2", range(13, 13 + joining))], first=len(records))
+    after = plan_day(before.updated(add=change), WED)
+    scratch = PlanInputs(organisation=organisation, intents=[*records, *change])  # type: ignore[arg-type]
+    assert after == plan_day(scratch, WED)
+    (_, am2) = after.instances
+    assert {r.vehicle_id for r in am2.bus_runs} == {"b2"}

@@ -29,13 +29,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
-from functools import partial
 from itertools import pairwise
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import attrs
 
-from ._inputs import DAY_WIDE, PlanInputs, TransportSettings, remembered
+from ._inputs import DAY_WIDE, PlanInputs, TransportSettings
 from ._model import Location, Vehicle
 from ._routing import Rider, RoutePlan, Seats, plan_routes, rough_over_limit
 from ._staffing import ranked
@@ -136,23 +135,21 @@ def plan_bus_runs(
         if not inst.transport or inst.status == "cancelled":
             continue
         spare = _free_vehicles(inputs, inst, fleet, settings)
-        # everything the instance's runs depend on beyond the organisation
-        # and the instance's id: the one entry kept per instance is used
-        # again only if it was made from all of it
-        asked = (
-            inst.attending,
-            inst.venue_id,
-            inst.start,
-            inst.end,
-            [v.id for v in spare],
-            settings,
-        )
-        runs[inst.id], notes[inst.id] = remembered(
-            memo,
-            ("runs", day, inst.id),
-            asked,
-            partial(_instance_runs, inputs, inst, spare, settings),
-        )
+        # Everything the instance's runs depend on beyond the organisation
+        # and the instance's id; of the vehicles free for it, only those it
+        # took (a later vehicle it never reached changes nothing). The one
+        # entry kept per instance is used again only if made from all of it.
+        asked = (inst.attending, inst.venue_id, inst.start, inst.end, settings)
+        key = ("runs", day, inst.id)
+        found = memo.get(key)
+        if found is not None and found[0] == asked and _takes_the_same(found[1], spare):
+            made = found[2]
+        else:
+            left = list(spare)
+            made = _instance_runs(inputs, inst, left, settings)
+            taken = [v.id for v in spare[: len(spare) - len(left)]]
+            memo[key] = (asked, (taken, not left), made)
+        runs[inst.id], notes[inst.id] = made
         for run in runs[inst.id]:
             fleet.book(run.vehicle_id, run.departs, run.arrives)
     return runs, notes
@@ -172,11 +169,24 @@ def _usable(inputs: PlanInputs, day: date) -> frozenset[str]:
     return found
 
 
+def _takes_the_same(taken: tuple[list[str], bool], spare: list[Vehicle]) -> bool:
+    """Whether runs that took the vehicles ``taken`` (ids, and whether they
+    were all there were) from the front of a list of free vehicles would
+    take the same from ``spare``: the same at its front, and no more behind
+    them if none were left then (with one more, it might have been taken)."""
+    ids, all_of_them = taken
+    if len(spare) < len(ids) or (all_of_them and len(spare) > len(ids)):
+        return False
+    return all(v.id == i for v, i in zip(spare, ids, strict=False))
+
+
 def _instance_runs(
     inputs: PlanInputs, inst: Instance, spare: list[Vehicle], settings: TransportSettings
 ) -> tuple[tuple[BusRun, ...], tuple[Note, ...]]:
     """The instance's runs on ``spare`` (the vehicles free for it, in order
-    of preference), and warnings."""
+    of preference), and warnings. Takes the vehicles it uses from the front
+    of ``spare``, and no others: the runs depend on those alone (and on
+    whether ``spare`` ran out)."""
     notes: list[Note] = []
     riders: list[Rider] = []
     for pid in inst.attending:
@@ -195,7 +205,6 @@ def _instance_runs(
             ("no-venue-location", f"{inst.id}: venue {inst.venue_id!r} has no location", "")
         )
         return (), tuple(notes)
-    spare = list(spare)
     vehicles = _enough_for(riders, spare)
     if not vehicles:
         for r in riders:
