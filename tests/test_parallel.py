@@ -125,3 +125,20 @@ def test_a_loom_with_workers_keeps_the_window_a_loom_without_would() -> None:
         stored.append([(d.plan, d.revision) for d in loom.store.planned_days()])
     assert stored[0] == stored[1]
     assert len(stored[0]) >= 6 * 7
+
+
+def test_this_process_plans_the_first_days_and_a_helper_the_last(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    here: list[date] = []
+
+    def counted(inputs: PlanInputs, day: date) -> Any:
+        here.append(day)
+        return plan_day(inputs, day)
+
+    monkeypatch.setattr("loomcore._parallel.plan_day", counted)
+    plans = list(plan_days(inputs(), DAYS, workers=2))
+    assert [p.date for p in plans] == DAYS
+    # the helper starts with the last days, so some always come from it
+    assert here == DAYS[: len(here)]
+    assert 0 < len(here) < len(DAYS)

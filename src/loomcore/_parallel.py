@@ -3,15 +3,18 @@
 Theory of operation
 -------------------
 :func:`loomcore.plan_day` is pure, so days can be planned anywhere and in
-any order. With ``workers`` above one, :func:`plan_days` starts that many
-processes (``spawn``: a fresh interpreter each, safe beside threads) and
-hands each, once, the inputs (without what they remember) and the bus
-routes this process has already worked out. The days are shared out one at
-a time and the plans come back in the order asked for. With each plan come
-the routes and the per-program results (see ``PlanInputs._memo``) the
-worker worked out for that day; they are remembered here too, so planning a
-day again in this process afterwards (an edit) costs what it would have
-cost had the day been planned here.
+any order. With ``workers`` above one, :func:`plan_days` starts
+``workers - 1`` helper processes (``spawn``: a fresh interpreter each, safe
+beside threads) and plans with them: the helpers take the days from the
+last on, this process from the first on, and a day no helper has started
+when this process comes to it is planned here. The helpers import
+:mod:`loomcore` while the inputs (without what they remember) and the bus
+routes worked out so far are packed for them, and get them once, through a
+queue. The plans come back in the order asked for. With each plan from a
+helper come the routes and the per-program results (see
+``PlanInputs._memo``) worked out for that day; they are remembered here
+too, so planning a day again in this process afterwards (an edit) costs
+what it would have cost had the day been planned here.
 
 Invariants
 ~~~~~~~~~~
@@ -49,15 +52,16 @@ def plan_days(
     """Plan each of ``days`` from ``inputs``; a generator of the plans, in the order given.
 
     The same plans as :func:`plan_day` gives day by day. With ``workers``
-    above 1 the days are planned in that many worker processes, started for
-    this call and stopped when the iterator is done or closed; the bus
-    routes they work out are remembered in this process too. Days these
+    above 1, that many processes plan the days: this one, from the first
+    day on, and ``workers - 1`` helpers started for this call, from the
+    last day on, stopped when the iterator is done or closed (after the
+    days they have started). What the helpers work out (bus routes, each
+    program's instances) is remembered in this process too. Days these
     inputs have planned before are planned again in this process, where
-    most of the work is remembered (no workers at all if that is every
-    day). Starting the workers and handing them the inputs costs about a
-    second, so it pays for a dozen days or more (a new 16-week window:
-    about 1.5× faster with two workers on two cores). Raises
-    :class:`InvalidRecordError` when ``workers`` is below 1.
+    most of the work is remembered (no helpers at all if that is every
+    day). A helper is ready about a second after the call, so it pays for
+    a dozen days or more. Raises :class:`InvalidRecordError` when
+    ``workers`` is below 1.
 
     Worker processes import :mod:`loomcore` afresh (``spawn``), so a script
     that calls this at import time must guard its entry point with
@@ -72,26 +76,42 @@ def plan_days(
         for d in days:
             yield plan_day(inputs, d)
         return
-    payload = pickle.dumps((_portable(inputs), _routing.remembered()), pickle.HIGHEST_PROTOCOL)
+    helpers = min(workers - 1, len(new) - 1)
+    context = multiprocessing.get_context("spawn")
+    handed: Any = context.Queue()  # the inputs, once for each helper
+    handed.cancel_join_thread()  # never wait at exit on a helper that did not read them
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(new)),
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start,
-        initargs=(payload,),
+        max_workers=helpers, mp_context=context, initializer=_start, initargs=(handed,)
     )
     try:
-        futures = {d: pool.submit(_plan, d) for d in new}
+        # The helpers take the days from the last on, this process from the
+        # first on, until they meet: a day a helper has not started is
+        # planned here. Submitting starts the helpers, which import loomcore
+        # while the inputs are packed for them.
+        futures = {d: pool.submit(_plan, d) for d in reversed(new)}
+        payload = None
+        try:
+            payload = pickle.dumps(
+                (_portable(inputs), _routing.remembered()), pickle.HIGHEST_PROTOCOL
+            )
+        finally:
+            for _ in range(helpers):
+                handed.put(payload)  # None, if packing failed, stops the helper
         for d in days:
-            if d not in futures:
+            future = futures.get(d)
+            if future is None or future.cancel():
                 yield plan_day(inputs, d)
                 continue
-            plan, routes, memos = futures[d].result()
+            plan, routes, memos = future.result()
             _routing.remember(routes)
             for program_id, key, value in memos:
                 inputs._memo(program_id).setdefault(key, value)
             yield plan
     finally:
+        # the helpers finish the days in hand and exit; only then may the
+        # queue go (a helper still starting would find it gone)
         pool.shutdown(wait=True, cancel_futures=True)
+        handed.close()
 
 
 def _remembers(inputs: PlanInputs, day: date) -> bool:
@@ -113,8 +133,11 @@ def _portable(inputs: PlanInputs) -> PlanInputs:
 _held: PlanInputs | None = None
 
 
-def _start(payload: bytes) -> None:
+def _start(handed: Any) -> None:
     global _held
+    payload = handed.get()
+    if payload is None:
+        raise RuntimeError("the inputs could not be packed for a worker process")
     inputs, routes = pickle.loads(payload)
     _routing.remember(routes)
     _held = inputs
