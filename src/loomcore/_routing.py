@@ -937,27 +937,30 @@ def _exact(p: _Problem) -> _Search:
     """
     n, m = p.n, p.m
     cheapest = _cheapest_routes(p)
-    full = (1 << n) - 1
+    size, full, inf = 1 << n, (1 << n) - 1, math.inf
     # the cheapest way for the vehicles so far to carry each set of riders
-    plans: dict[int, tuple[float, tuple[tuple[int, int], ...]]] = {0: (0.0, ())}
+    cost = [inf] * size
+    cost[0] = 0.0
+    picks: list[tuple[tuple[int, int], ...]] = [()] * size
     for v in range(m):
-        routes, more = cheapest[v], dict(plans)
-        for mask, (cost, picks) in plans.items():
+        route = [inf] * size
+        for sub, (k, _) in cheapest[v].items():
+            route[sub] = k
+        more, chosen = cost[:], picks[:]
+        for mask, base in enumerate(cost):
+            if base == inf:
+                continue
             free = sub = full & ~mask
             while sub:
-                route = routes.get(sub)
-                if route is not None:
-                    k = cost + route[0]
-                    seen = more.get(mask | sub)
-                    if seen is None or k < seen[0]:
-                        more[mask | sub] = (k, (*picks, (v, sub)))
+                k = base + route[sub]
+                if k < more[mask | sub]:
+                    more[mask | sub] = k
+                    chosen[mask | sub] = (*picks[mask], (v, sub))
                 sub = (sub - 1) & free
-        plans = more
-    served, (_, picks) = min(
-        plans.items(), key=lambda e: e[1][0] + _UNSERVED_COST * (n - e[0].bit_count())
-    )
+        cost, picks = more, chosen
+    served = min(range(size), key=lambda s: cost[s] + _UNSERVED_COST * (n - s.bit_count()))
     stops: list[list[int]] = [[] for _ in range(m)]
-    for v, sub in picks:
+    for v, sub in picks[served]:
         stops[v] = list(cheapest[v][sub][1])
     s = _Search(p, random.Random(0))
     s.restore((stops, [u for u in range(n) if not served >> u & 1]), everything=True)
@@ -968,28 +971,31 @@ def _cheapest_routes(p: _Problem) -> list[_Routes]:
     """Each vehicle's cheapest route over each set of riders it has room for:
     the cheapest order over the set from its start (:func:`_best_orders`,
     shared by vehicles leaving from one place), then on to its end."""
-    n, m, D, T, wc = p.n, p.m, p.D, p.T, p.wc
+    n, m, D, T = p.n, p.m, p.D, p.T
     cheapest: list[_Routes] = [{} for _ in range(m)]
     starts: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
     for v in range(m):  # vehicles whose starts measure alike share the orders
         s = p.start[v]
         starts.setdefault((tuple(D[s][:n]), tuple(T[s][:n])), []).append(v)
-    chairs_in = sum(1 << u for u in range(n) if wc[u])  # the wheelchair riders, as a set
     for (row, times), vs in starts.items():
-        orders = _best_orders(p, p.start[vs[0]], row, times)
-        for mask, last, cost, order in orders:
-            chairs = (mask & chairs_in).bit_count()
+        for mask, chairs, entries in _best_orders(p, p.start[vs[0]], row, times):
+            others = mask.bit_count() - chairs
             for v in vs:
-                if chairs > p.places[v] or len(order) - chairs > p.seats[v]:
+                if chairs > p.places[v] or others > p.seats[v]:
                     continue
-                total = cost + D[last][p.end[v]]
-                found = cheapest[v].get(mask)
-                if found is None or total < found[0]:
-                    cheapest[v][mask] = (total, order)
+                end, total = p.end[v], math.inf
+                order: tuple[int, ...] = ()
+                for last, cost, stops in entries:
+                    k = cost + D[last][end]
+                    if k < total:
+                        total, order = k, stops
+                cheapest[v][mask] = (total, order)
     return cheapest
 
 
-_Orders = tuple[tuple[int, int, float, tuple[int, ...]], ...]  # set, last, cost, stops
+# per set of riders (bits, in order of size), its wheelchair riders and, for each
+# last stop, the cheapest order over the set ending there: last, cost so far, stops
+_Orders = tuple[tuple[int, int, tuple[tuple[int, float, tuple[int, ...]], ...]], ...]
 
 
 def _best_orders(
@@ -1016,9 +1022,10 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
     kept: whatever follows a beaten order costs the same or more after the
     order that beats it.
     """
-    n, D, T, L, stop = p.n, p.D, p.T, p.limit, p.stop
+    n, D, T, L, stop, wc = p.n, p.D, p.T, p.limit, p.stop, p.wc
+    chairs_in = sum(1 << u for u in range(n) if wc[u])  # the wheelchair riders, as a set
     width = n or 1  # a state is set * width + last stop
-    found: list[tuple[int, int, float, tuple[int, ...]]] = []
+    found: dict[int, list[tuple[int, float, tuple[int, ...]]]] = {}
     layer: dict[int, list[_Label]] = {0: [(0.0, -stop, ())]}
     while layer:
         grown: dict[int, list[_Label]] = {}
@@ -1034,17 +1041,23 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
                 kept = grown.get(key)
                 for cost, clock, order in labels:
                     t = clock + drive
-                    k = cost + leg + (_LATE_COST * (t - limit) if t > limit else 0.0)
+                    k = cost + leg
+                    if t > limit:
+                        k += _LATE_COST * (t - limit)
                     if kept is None:
                         kept = grown[key] = [(k, t, (*order, x))]
-                    elif not any(c <= k and a <= t for c, a, _ in kept):
+                        continue
+                    for c, a, _ in kept:
+                        if c <= k and a <= t:
+                            break
+                    else:
                         kept[:] = [e for e in kept if not (k <= e[0] and t <= e[1])]
                         kept.append((k, t, (*order, x)))
         for state, labels in grown.items():
-            k, _, order = min(labels, key=lambda e: e[0])
-            found.append((state // width, state % width, k, order))
+            k, _, order = labels[0] if len(labels) == 1 else min(labels, key=lambda e: e[0])
+            found.setdefault(state // width, []).append((state % width, k, order))
         layer = grown
-    return tuple(found)
+    return tuple((mask, (mask & chairs_in).bit_count(), tuple(e)) for mask, e in found.items())
 
 
 def _first_answer(p: _Problem, plan: Plan) -> _Search:
