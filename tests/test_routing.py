@@ -611,26 +611,32 @@ def test_never_worse_than_nearest_neighbour(
 
 
 def plan_cost(
-    plan: RoutePlan, riders: list[Rider], vehicles: list[Seats], direction: Direction, limit: float
-) -> float:
-    """The objective as documented: km, 10,000 per minute over a rider's limit
-    (their direct ride, if that alone is longer), 10 million per rider left out."""
+    plan: RoutePlan,
+    riders: list[Rider],
+    vehicles: list[Seats],
+    direction: Direction,
+    limit: float,
+    travel: Travel = GC,
+) -> tuple[int, float]:
+    """The objective as documented, room first: riders left out, then km plus
+    10,000 per minute over a rider's limit (their direct ride, if that alone
+    is longer)."""
     by_key, vans = {r.key: r for r in riders}, {v.key: v for v in vehicles}
-    own = {r.key: max(limit, direct_ride(r, vehicles, direction)) for r in riders}
-    cost = 1e7 * len(plan.unserved)
+    own = {r.key: max(limit, direct_ride(r, vehicles, direction, travel)) for r in riders}
+    cost = 0.0
     for route in plan.routes:
-        km, _, rides = expected_route(route, vans[route.vehicle], by_key, GC, direction)
+        km, _, rides = expected_route(route, vans[route.vehicle], by_key, travel, direction)
         over = sum(max(0.0, ride - own[k]) for k, ride in zip(route.riders, rides, strict=True))
         cost += km + 1e4 * over
-    return cost
+    return len(plan.unserved), cost
 
 
-def direct_ride(rider: Rider, vehicles: list[Seats], direction: Direction) -> float:
+def direct_ride(rider: Rider, vehicles: list[Seats], direction: Direction, travel: Travel) -> float:
     """The rider's shortest ride alone, on any vehicle with room of their kind."""
     rides = [
-        GC.minutes(rider.location, v.end)
+        travel.minutes(rider.location, v.end)
         if direction == "pickup"
-        else GC.minutes(v.start, rider.location)
+        else travel.minutes(v.start, rider.location)
         for v in vehicles
         if (v.wheelchair_places if rider.wheelchair else v.seats) > 0
     ]
@@ -638,10 +644,11 @@ def direct_ride(rider: Rider, vehicles: list[Seats], direction: Direction) -> fl
 
 
 def cheapest_by_brute_force(
-    riders: list[Rider], vehicles: list[Seats], direction: Direction, limit: float
-) -> float:
-    """Every rider on every vehicle or left out, in every order: the least cost."""
-    best = math.inf
+    riders: list[Rider], vehicles: list[Seats], direction: Direction, limit: float, travel: Travel
+) -> tuple[int, float]:
+    """Every rider on every vehicle or left out, in every order: the fewest
+    left out, then the least cost."""
+    best = (len(riders) + 1, 0.0)
     for owners in itertools.product(range(-1, len(vehicles)), repeat=len(riders)):
         routes, fits = [], True
         for v, van in enumerate(vehicles):
@@ -653,7 +660,6 @@ def cheapest_by_brute_force(
             routes.append((van, mine))
         if not fits:
             continue
-        left = tuple(r.key for r, o in zip(riders, owners, strict=True) if o < 0)
         cost = 0.0
         for van, mine in routes:
             if mine:
@@ -664,10 +670,11 @@ def cheapest_by_brute_force(
                         vehicles,
                         direction,
                         limit,
-                    )
+                        travel,
+                    )[1]
                     for order in itertools.permutations(mine)
                 )
-        best = min(best, cost + 1e7 * len(left))
+        best = min(best, (sum(o < 0 for o in owners), cost))
     return best
 
 
@@ -679,7 +686,7 @@ def route_of(van: Seats, order: tuple[Rider, ...], direction: Direction) -> Rout
 
 
 @PROPERTY
-@given(runs(most_riders=5))
+@given(runs(most_riders=5), st.booleans())
 @example(  # the cheapest order to the third stop is not the one that reaches it soonest
     (
         [
@@ -696,15 +703,30 @@ def route_of(van: Seats, order: tuple[Rider, ...], direction: Direction) -> Rout
         [Seats(key="v0", seats=6, start=VENUE, end=Location(lat=-33.9799, lon=150.8812))],
         "dropoff",
         30.0,
-    )
+    ),
+    False,
 )
 def test_a_run_of_few_riders_gets_the_cheapest_plan_there_is(
-    run: tuple[list[Rider], list[Seats], Direction, float],
+    run: tuple[list[Rider], list[Seats], Direction, float], uphill: bool
 ) -> None:
     riders, vehicles, direction, limit = run
-    plan = plan_routes(riders, vehicles, direction=direction, max_ride_minutes=limit)
-    cheapest = cheapest_by_brute_force(riders, vehicles, direction, limit)
-    assert plan_cost(plan, riders, vehicles, direction, limit) == pytest.approx(cheapest, abs=1e-6)
+    travel: Travel = UphillTravel() if uphill else GC
+    plan = plan_routes(riders, vehicles, direction=direction, travel=travel, max_ride_minutes=limit)
+    left, cost = plan_cost(plan, riders, vehicles, direction, limit, travel)
+    best = cheapest_by_brute_force(riders, vehicles, direction, limit, travel)
+    assert left == best[0]
+    assert cost == pytest.approx(best[1], abs=1e-6)
+
+
+def test_riders_are_left_out_only_for_want_of_room_however_late() -> None:
+    # homes 150 km around the venue: whoever comes later rides hours over the limit
+    ring = [
+        Rider(key=f"r{i}", location=at(150 * math.cos(a), 150 * math.sin(a)))
+        for i, a in enumerate(2 * math.pi * k / 6 for k in range(6))
+    ]
+    plan = plan_routes(ring, [bus("van", seats=6, pickup=False)], direction="dropoff")
+    assert plan.unserved == ()
+    assert len(plan.over_ride_limit) > 1
 
 
 @PROPERTY
@@ -767,3 +789,10 @@ def test_benchmark_exits_2_without_ortools(
     monkeypatch.setitem(sys.modules, "ortools", None)
     assert bench.main(["--cases", "1"]) == 2
     assert "pip install ortools" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_with_no_vehicle_every_rider_is_left_out(direction: Direction) -> None:
+    riders = [Rider(key="a", location=at(1)), Rider(key="b", location=at(2))]
+    plan = plan_routes(riders, [], direction=direction)
+    assert plan == RoutePlan(routes=(), unserved=("a", "b"))

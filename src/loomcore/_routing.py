@@ -30,11 +30,11 @@ processes planning days start with this one's answers and send theirs back.
 
 ``rough_over_limit`` answers a cheaper question: who rides over the limit
 in the search's best plan once it has gone ten rounds without a new best
-(or in the second start's plan, if cheaper). Transport asks it to decide
-whether a fleet is short of vehicles. The search is then kept paused (the
-four most recent); a ``plan_routes`` call for the same problem runs it on
-from there instead of starting again, and ends at the very plan an
-unpaused search gives.
+(or in the second start's plan, if cheaper); for a run solved exactly, in
+its plan, at the same cost. Transport asks it to decide whether a fleet is
+short of vehicles. The search is then kept paused (the four most recent);
+a ``plan_routes`` call for the same problem runs it on from there instead
+of starting again, and ends at the very plan an unpaused search gives.
 
 A ride runs from the moment the vehicle leaves the venue (or the rider's
 home) to the moment it reaches the rider's home (or the venue), with the
@@ -45,19 +45,21 @@ plus 10 million km per rider left out, so room comes first, then ride limits,
 then distance. A rider whose direct ride alone is over the limit has that
 direct ride as their own limit while solving (and is still reported).
 
-A run of up to seven riders (most of a day's runs) is solved exactly: each
-vehicle's cheapest route over every set of riders is built up one stop at
-a time, keeping for each set and last stop only the orders no other order
-beats on both cost so far and time of arrival (a later arrival can only
-make what follows later), and the vehicles then share the riders out by
-dynamic programming over sets. That costs less than the search below up to
-seven riders, and finds plans it misses (giving a vehicle another's whole
-route, say). The first answer of such a run is its plan. The cheapest
-orders from a start are remembered apart (the 64 most recent, in this
-process only), as they read nothing of the vehicles but where they start:
-the same riders asked again with a vehicle added, or with another set of
-vehicles free, cost only the last legs to each vehicle's end and the
-sharing out.
+A run of up to seven riders (most of a day's runs) is solved exactly, if
+its vehicles leave from one or two places (or more, for fewer riders: the
+work grows with the places times 2**riders). Each vehicle's cheapest route
+over every set of riders is built up one stop at a time, keeping for each
+set and last stop only the orders no other order beats on both cost so far
+and time of arrival (a later arrival can only make what follows later);
+the vehicles then share the riders out by dynamic programming over sets,
+carrying as many riders as there is room for (as the search does), at the
+least cost. That costs less than the search below up to seven riders, and
+finds plans it misses (giving a vehicle another's whole route, say). The
+first answer of such a run is its plan. The cheapest orders from a start
+are remembered apart (the 64 most recent, in this process only), as they
+read nothing of the vehicles but where they start: the same riders asked
+again with a vehicle added, or with another set of vehicles free, cost
+only the last legs to each vehicle's end and the sharing out.
 
 Larger runs are searched:
 
@@ -129,7 +131,8 @@ _STRING_LEN = 8  # longest string of stops one ruin removes from a route
 _HEAT = 3.0  # starting temperature, in mean km per rider of the first plan
 _MEMO = 8192  # searches remembered
 _GLANCE = 10  # rounds without a new best before a search's first answer (rough_over_limit)
-_EXACT = 7  # runs of up to this many riders are solved exactly (see _exact)
+_EXACT = 7  # runs of up to this many riders are solved exactly (see _exact) ...
+_EXACT_WORK = 2 * 7**2 * 2**7  # ... if (starts × riders² × 2**riders) is at most this
 _PAUSED = 4  # searches kept paused after that answer, to be run on if asked for in full
 
 _T = TypeVar("_T")
@@ -279,13 +282,16 @@ class _Problem:
         self.seats = [v.seats for v in vehicles]
         self.places = [v.wheelchair_places for v in vehicles]
         self.limit = [max(max_ride, self._direct(u)) for u in range(self.n)]
-        self.reach = [min(self.D[s][u] for s in self.start) for u in range(self.n)]
+        self.reach = [min((self.D[s][u] for s in self.start), default=0.0) for u in range(self.n)]
         self.near = [
             sorted((w for w in range(self.n) if w != u), key=lambda w: self.D[u][w] + self.D[w][u])
             for u in range(self.n)
         ]
         self.close = [near[:_NEAR] for near in self.near]
         self.second: _Search | None = None  # the second start, once made
+        # solved exactly when that is cheap: few riders, from few places
+        starts = {(tuple(self.D[s][: self.n]), tuple(self.T[s][: self.n])) for s in self.start}
+        self.exact = self.n <= _EXACT and len(starts) * self.n**2 * 2**self.n <= _EXACT_WORK
 
     def _direct(self, u: int) -> float:
         """The shortest ride ``u`` could have alone: their limit if over ``max_ride``."""
@@ -881,10 +887,9 @@ def _finish(steps: Generator[Plan, None, _Search]) -> _Search:
 def _solving(p: _Problem) -> Generator[Plan, None, _Search]:
     """The search, pausing once to yield the best plan so far: after
     ``_GLANCE`` rounds without a new best, or at the end of the rounds if
-    sooner. Resumed, it goes on exactly as if it had not paused. A run of
-    ``_EXACT`` riders or fewer is solved exactly, and that plan is also the
-    one yielded."""
-    if p.n <= _EXACT:
+    sooner. Resumed, it goes on exactly as if it had not paused. A run
+    solved exactly (``_Problem.exact``) yields its plan, and ends there."""
+    if p.exact:
         s = _exact(p)
         yield s.snapshot()
         return s
@@ -928,7 +933,8 @@ _Label = tuple[float, float, tuple[int, ...]]  # cost so far, arrival, stops
 
 
 def _exact(p: _Problem) -> _Search:
-    """The cheapest plan there is, for a run of few riders (``_EXACT`` or fewer).
+    """The cheapest plan that carries as many riders as there is room for, for
+    a run of few riders (``_Problem.exact``).
 
     Each vehicle's cheapest route over each set of riders comes first
     (:func:`_cheapest_routes`); the vehicles then share the riders out by
@@ -958,7 +964,8 @@ def _exact(p: _Problem) -> _Search:
                     chosen[mask | sub] = (*picks[mask], (v, sub))
                 sub = (sub - 1) & free
         cost, picks = more, chosen
-    served = min(range(size), key=lambda s: cost[s] + _UNSERVED_COST * (n - s.bit_count()))
+    # room first (as the search, which leaves a rider out only for want of it), then cost
+    served = min((s for s in range(size) if cost[s] < inf), key=lambda s: (-s.bit_count(), cost[s]))
     stops: list[list[int]] = [[] for _ in range(m)]
     for v, sub in picks[served]:
         stops[v] = list(cheapest[v][sub][1])
@@ -1065,7 +1072,7 @@ def _first_answer(p: _Problem, plan: Plan) -> _Search:
     start if that is cheaper (never, for a run solved exactly)."""
     s = _Search(p, random.Random(0))
     s.restore(plan, everything=True)
-    return s if p.n <= _EXACT else _cheaper(s, _nearest_first(p))
+    return s if p.exact else _cheaper(s, _nearest_first(p))
 
 
 def _fill_nearest_first(s: _Search, backward: bool = False) -> None:
@@ -1274,7 +1281,9 @@ def rough_over_limit(
     The first answer is the search's best plan once it has gone ten rounds
     without a new best (or the second start's, if cheaper): a few times
     cheaper than the full search of :func:`plan_routes`, and as good at
-    telling whether a fleet is short of vehicles for ride limits. The
+    telling whether a fleet is short of vehicles for ride limits. A run
+    solved exactly (up to seven riders from few starts) has its plan as
+    its first answer. The
     search is kept paused (the four most recent: a paused search holds its
     matrices), so a :func:`plan_routes` call for the same problem that
     follows runs it on from there, at no extra cost and to the very plan it
