@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 
@@ -142,3 +143,20 @@ def test_this_process_plans_the_first_days_and_a_helper_the_last(
     # the helper starts with the last days, so some always come from it
     assert here == DAYS[: len(here)]
     assert 0 < len(here) < len(DAYS)
+
+
+def test_a_helper_never_waits_for_inputs_that_will_not_come(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    submit = ProcessPoolExecutor.submit
+    submitted: list[object] = []
+
+    def cut_short(self: ProcessPoolExecutor, fn: Any, *args: Any) -> Any:
+        if len(submitted) == 3:  # a helper has started by now
+            raise KeyboardInterrupt
+        submitted.append(args)
+        return submit(self, fn, *args)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        next(plan_days(inputs(), DAYS, workers=2))  # returns: the helper was told to stop

@@ -6,8 +6,10 @@ Theory of operation
 any order. With ``workers`` above one, :func:`plan_days` starts
 ``workers - 1`` helper processes (``spawn``: a fresh interpreter each, safe
 beside threads) and plans with them: the helpers take the days from the
-last on, this process from the first on, and a day no helper has started
-when this process comes to it is planned here. The helpers import
+last on, this process from the first on, and a day not yet handed to a
+helper when this process comes to it is planned here (the pool hands each
+helper a day or two ahead, so a batch of a few days waits for a helper to
+start: about a second). The helpers import
 :mod:`loomcore` while the inputs (without what they remember) and the bus
 routes worked out so far are packed for them, and get them once, through a
 queue. The plans come back in the order asked for. With each plan from a
@@ -21,7 +23,9 @@ Invariants
 1. The plans are those of ``plan_day(inputs, day)`` for each day, byte for
    byte, whatever ``workers`` is.
 2. The days are yielded in the order given; closing the iterator early
-   cancels the days not yet started.
+   cancels the days not yet handed to a helper, and waits for the others.
+3. A helper is always given its inputs or told to stop (``None``): none
+   waits for ever, whatever this process raises.
 """
 
 from __future__ import annotations
@@ -55,13 +59,13 @@ def plan_days(
     above 1, that many processes plan the days: this one, from the first
     day on, and ``workers - 1`` helpers started for this call, from the
     last day on, stopped when the iterator is done or closed (after the
-    days they have started). What the helpers work out (bus routes, each
-    program's instances) is remembered in this process too. Days these
-    inputs have planned before are planned again in this process, where
-    most of the work is remembered (no helpers at all if that is every
-    day). A helper is ready about a second after the call, so it pays for
-    a dozen days or more. Raises :class:`InvalidRecordError` when
-    ``workers`` is below 1.
+    days handed to them: each is handed a day or two ahead). What the
+    helpers work out (bus routes, each program's instances) is remembered
+    in this process too. Days these inputs have planned before are planned
+    again in this process, where most of the work is remembered (no
+    helpers at all if that is every day). A helper is ready about a second
+    after the call, so it pays for a dozen days or more. Raises
+    :class:`InvalidRecordError` when ``workers`` is below 1.
 
     Worker processes import :mod:`loomcore` afresh (``spawn``), so a script
     that calls this at import time must guard its entry point with
@@ -83,20 +87,18 @@ def plan_days(
     pool = ProcessPoolExecutor(
         max_workers=helpers, mp_context=context, initializer=_start, initargs=(handed,)
     )
+    handed_over = False
     try:
         # The helpers take the days from the last on, this process from the
-        # first on, until they meet: a day a helper has not started is
-        # planned here. Submitting starts the helpers, which import loomcore
-        # while the inputs are packed for them.
+        # first on, until they meet: a day not yet handed to a helper is
+        # planned here (the pool hands each helper the next day or two
+        # ahead, started or not). Submitting starts the helpers, which
+        # import loomcore while the inputs are packed for them.
         futures = {d: pool.submit(_plan, d) for d in reversed(new)}
-        payload = None
-        try:
-            payload = pickle.dumps(
-                (_portable(inputs), _routing.remembered()), pickle.HIGHEST_PROTOCOL
-            )
-        finally:
-            for _ in range(helpers):
-                handed.put(payload)  # None, if packing failed, stops the helper
+        payload = pickle.dumps((_portable(inputs), _routing.remembered()), pickle.HIGHEST_PROTOCOL)
+        for _ in range(helpers):
+            handed.put(payload)
+        handed_over = True
         for d in days:
             future = futures.get(d)
             if future is None or future.cancel():
@@ -108,8 +110,11 @@ def plan_days(
                 inputs._memo(program_id).setdefault(key, value)
             yield plan
     finally:
-        # the helpers finish the days in hand and exit; only then may the
-        # queue go (a helper still starting would find it gone)
+        if not handed_over:  # packing failed, or was cut short: the helpers stop
+            for _ in range(helpers):
+                handed.put(None)
+        # the helpers finish the days handed to them and exit; only then may
+        # the queue go (a helper still starting would find it gone)
         pool.shutdown(wait=True, cancel_futures=True)
         handed.close()
 
