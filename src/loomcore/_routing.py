@@ -289,9 +289,14 @@ class _Problem:
         ]
         self.close = [near[:_NEAR] for near in self.near]
         self.second: _Search | None = None  # the second start, once made
+        # the vehicles by where they start, as the riders see it (the distances
+        # and times to them): vehicles starting alike share their orders
+        self.origins: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
+        for v, s in enumerate(self.start):
+            key = (tuple(self.D[s][: self.n]), tuple(self.T[s][: self.n]))
+            self.origins.setdefault(key, []).append(v)
         # solved exactly when that is cheap: few riders, from few places
-        starts = {(tuple(self.D[s][: self.n]), tuple(self.T[s][: self.n])) for s in self.start}
-        self.exact = self.n <= _EXACT and len(starts) * self.n**2 * 2**self.n <= _EXACT_WORK
+        self.exact = self.n <= _EXACT and len(self.origins) * self.n**2 * 2**self.n <= _EXACT_WORK
 
     def _direct(self, u: int) -> float:
         """The shortest ride ``u`` could have alone: their limit if over ``max_ride``."""
@@ -978,13 +983,9 @@ def _cheapest_routes(p: _Problem) -> list[_Routes]:
     """Each vehicle's cheapest route over each set of riders it has room for:
     the cheapest order over the set from its start (:func:`_best_orders`,
     shared by vehicles leaving from one place), then on to its end."""
-    n, m, D, T = p.n, p.m, p.D, p.T
-    cheapest: list[_Routes] = [{} for _ in range(m)]
-    starts: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
-    for v in range(m):  # vehicles whose starts measure alike share the orders
-        s = p.start[v]
-        starts.setdefault((tuple(D[s][:n]), tuple(T[s][:n])), []).append(v)
-    for (row, times), vs in starts.items():
+    D = p.D
+    cheapest: list[_Routes] = [{} for _ in range(p.m)]
+    for (row, times), vs in p.origins.items():
         for mask, chairs, entries in _best_orders(p, p.start[vs[0]], row, times):
             others = mask.bit_count() - chairs
             for v in vs:
