@@ -266,3 +266,19 @@ def test_shifts_never_break_the_rules(day: tuple[Organisation, list[Record]]) ->
         cap = people[staff_id].max_hours_per_day
         hours = sum((e - s).total_seconds() for s, e in spans) / 3600
         assert cap is None or hours <= cap
+
+
+def test_a_slot_ranks_each_pool_it_is_given_by_the_stable_rank() -> None:
+    from loomcore._staffing import ranked, stable_rank
+
+    slot = ("am", "support", 1)
+    pool = tuple(Staff(id=f"s{i}", name=f"S{i}") for i in range(12))
+
+    def expected(people: tuple[Staff, ...]) -> list[str]:
+        return sorted((p.id for p in people), key=lambda i: stable_rank(*slot, i))
+
+    assert [p.id for p in ranked(slot, pool)] == expected(pool)
+    assert [p.id for p in ranked(slot, pool)] == expected(pool)  # remembered: the same
+    fewer = pool[::3]  # another pool for the same slot: ranked afresh, not remembered
+    assert [p.id for p in ranked(slot, fewer)] == expected(fewer)
+    assert [p.id for p in ranked(slot, list(fewer))] == expected(fewer)

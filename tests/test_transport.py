@@ -220,6 +220,23 @@ def test_drivers_come_from_the_crew_first_then_an_extra_shift() -> None:
     ]
 
 
+def test_an_extra_driver_is_the_programs_first_free_driver_in_stable_order() -> None:
+    from loomcore._staffing import stable_rank
+
+    around = [
+        Availability(weekday="WE", start=time(7), end=time(10)),
+        Availability(weekday="WE", start=time(14), end=time(17)),
+    ]
+    crew = [Staff(id="lead", name="L", lead_capable=True), Staff(id="sup", name="S")]
+    # free around the instance, as the drivers are, but not drivers
+    others = [Staff(id=f"x{i}", name=f"X{i}", availability=around) for i in range(6)]
+    drivers = [Staff(id=f"d{i}", name=f"D{i}", driver=True, availability=around) for i in range(6)]
+    staff = [*crew, *others[:3], *drivers[:3], *others[3:], *drivers[3:]]
+    (inst,) = day_plan(org([bus("b1")], staff=staff), *enrol("am", range(3))).instances
+    first = min((d.id for d in drivers), key=lambda i: stable_rank("am", "driver", 0, i))
+    assert {r.driver_id for r in inst.bus_runs} == {first}
+
+
 def test_no_driver_is_a_warning() -> None:
     nobody_drives = [Staff(id="lead", name="L", lead_capable=True), Staff(id="sup", name="S")]
     (inst,) = day_plan(org([bus("b1")], staff=nobody_drives), *enrol("am", range(3))).instances

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
@@ -144,14 +144,31 @@ def stable_rank(*parts: object) -> bytes:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
 
 
-def ranked(prefix: tuple[str | int, ...], pool: Sequence[_T]) -> list[_T]:
+def ranked(prefix: tuple[str | int, ...], pool: Sequence[_T]) -> Sequence[_T]:
     """``pool`` sorted by ``stable_rank(*prefix, item.id)``: one slot's order of preference.
 
     The same slot ranks the same pool every day, so the order is hashed and
-    sorted once and remembered, keyed by the ids (whose hashes Python keeps).
+    sorted once and remembered, keyed by the ids (whose hashes Python keeps);
+    the ranked pool itself is remembered too while ``pool`` is the very same
+    object (an organisation's tuple of staff or vehicles), so asking again
+    costs a lookup, not a pass over the pool. The result must not be changed.
     """
+    key = (prefix, id(pool))
+    found = _RANKED.get(key)
+    if found is not None and found[0] is pool:
+        return found[1]
     order = _rank_order(prefix, tuple(p.id for p in pool))
-    return [pool[i] for i in order]
+    out = tuple(pool[i] for i in order)
+    if len(_RANKED) >= _MOST_RANKED:
+        _RANKED.clear()  # one step, safe beside another thread's lookups
+    _RANKED[key] = (pool, out)
+    return out
+
+
+#: Ranked pools by (prefix, id of the pool), each with the pool itself: held
+#: here, the pool stays alive, so no other object can come to have its id.
+_RANKED: dict[tuple[tuple[str | int, ...], int], tuple[Sequence[Any], tuple[Any, ...]]] = {}
+_MOST_RANKED = 8192
 
 
 @lru_cache(maxsize=8192)
@@ -315,17 +332,25 @@ def assign_drivers(
         for s in instance_shifts:
             if s.staff_id:
                 book.take(s.staff_id, s.start, s.end)
-    drivers = [p for p in inputs.organisation.staff if p.driver]
+    staff = inputs.organisation.staff
     chosen: dict[str, str] = {}
     extra: dict[str, list[Shift]] = {}
     notes: dict[str, list[tuple[str, str, str]]] = {}
     for run in sorted(runs, key=lambda r: (r.departs, r.id)):
         program = program_of[run.instance_id]
         crew = {s.staff_id for s in shifts.get(run.instance_id, ()) if s.staff_id}
-        order = ranked((program, "driver", 0), drivers)
-        # the instance's own crew first, each part in the program's order
-        order = [p for p in order if p.id in crew] + [p for p in order if p.id not in crew]
-        person = next((p for p in order if book.can_work(p, run.departs, run.arrives)), None)
+        # the program's order of drivers, ranked among all staff (the same
+        # order as among drivers alone), the instance's own crew first
+        order = ranked((program, "driver", 0), staff)
+        person = next(
+            (
+                p
+                for own in (True, False)
+                for p in order
+                if p.driver and (p.id in crew) is own and book.can_work(p, run.departs, run.arrives)
+            ),
+            None,
+        )
         if person is None:
             notes.setdefault(run.instance_id, []).append(
                 ("no-driver", f"{run.id}: no driver free {_span(run)}", "")

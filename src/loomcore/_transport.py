@@ -27,9 +27,9 @@ and the date.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
-from itertools import pairwise
+from itertools import chain, islice, pairwise
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import attrs
@@ -134,17 +134,22 @@ def plan_bus_runs(
     for inst in sorted(instances, key=lambda i: (i.start, i.id)):
         if not inst.transport or inst.status == "cancelled":
             continue
-        spare = _free_vehicles(inputs, inst, fleet, settings)
+        free = _free_vehicles(inputs, inst, fleet, settings)
         # Everything the instance's runs depend on beyond the organisation
         # and the instance's id; of the vehicles free for it, only those it
         # took (a later vehicle it never reached changes nothing). The one
         # entry kept per instance is used again only if made from all of it.
+        # The free vehicles are looked at only as far as that needs.
         asked = (inst.attending, inst.venue_id, inst.start, inst.end, settings)
         key = ("runs", day, inst.id)
         found = memo.get(key)
-        if found is not None and found[0] == asked and _takes_the_same(found[1], spare):
+        head: list[Vehicle] = []
+        if found is not None and found[0] == asked:
+            head = list(islice(free, len(found[1][0]) + 1))
+        if found is not None and found[0] == asked and _takes_the_same(found[1], head):
             made = found[2]
         else:
+            spare = head + list(free)
             left = list(spare)
             made = _instance_runs(inputs, inst, left, settings)
             taken = [v.id for v in spare[: len(spare) - len(left)]]
@@ -267,16 +272,17 @@ def _helped(
 
 def _free_vehicles(
     inputs: PlanInputs, inst: Instance, fleet: _Fleet, settings: TransportSettings
-) -> list[Vehicle]:
-    """Vehicles that can serve the instance, pinned first, then in stable order."""
-    pinned = [inputs.vehicles[v] for v in inst.pinned_vehicles if v in inputs.vehicles]
-    others = [
-        v
-        for v in ranked((inst.program_id,), inputs.organisation.vehicles)
-        if v.id not in inst.pinned_vehicles
-    ]
+) -> Iterator[Vehicle]:
+    """Vehicles that can serve the instance, pinned first, then in stable
+    order; each looked at only when the one before has been taken."""
+    pinned = inst.pinned_vehicles
     spans = _spans(inst, settings)
-    return [v for v in (*pinned, *others) if fleet.usable(v) and fleet.free(v.id, spans)]
+    for v in chain(
+        (inputs.vehicles[v] for v in pinned if v in inputs.vehicles),
+        (v for v in ranked((inst.program_id,), inputs.organisation.vehicles) if v.id not in pinned),
+    ):
+        if fleet.usable(v) and fleet.free(v.id, spans):
+            yield v
 
 
 def _enough_for(riders: Sequence[Rider], spare: list[Vehicle]) -> list[Vehicle]:
