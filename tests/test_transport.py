@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from loomcore import (
     Availability,
+    BusRun,
     Enrolment,
+    Instance,
     Location,
     Organisation,
     Participant,
@@ -20,6 +22,7 @@ from loomcore import (
     Program,
     Record,
     Staff,
+    StaffPin,
     Vehicle,
     VehicleMaintenance,
     VehiclePin,
@@ -339,3 +342,47 @@ def test_a_re_plan_gives_an_instance_the_vehicle_another_no_longer_needs(joining
     assert after == plan_day(scratch, WED)
     (_, am2) = after.instances
     assert {r.vehicle_id for r in am2.bus_runs} == {"b2"}
+
+
+def test_a_re_plan_gives_an_untouched_instance_the_driver_another_run_leaves_it() -> None:
+    """Enrolling a rider on ``a`` moves its pickup before ``b``'s, so ``a``
+    borrows the driver of ``b``'s crew that both programs prefer: ``b``
+    keeps its runs, to the minute, and its shifts, but another of its crew
+    drives, re-planned as planned afresh."""
+    staff = [
+        Staff(id="c0", name="C0", lead_capable=True),
+        Staff(id="c1", name="C1"),
+        Staff(id="c2", name="C2", lead_capable=True, driver=True),
+        Staff(id="c3", name="C3", driver=True),
+    ]
+    organisation = org(
+        [bus("b1"), bus("b2")],
+        staff=staff,
+        programs=[program("a", time(10), time(14)), program("b", time(10), time(14))],
+    )
+    crews = [("a", "c0"), ("a", "c1"), ("b", "c2"), ("b", "c3")]
+    before: list[Record] = [
+        StaffPin(program_id=p, staff_id=s, start=date(2026, 1, 1)) for p, s in crews
+    ]
+    before += [*enrol("a", range(1, 2)), *enrol("b", range(10, 13))]
+    stamped = [
+        attrs.evolve(r, id=f"r{n}", recorded_at=T0 + timedelta(seconds=n))
+        for n, r in enumerate([*before, *enrol("a", range(0, 1))])
+    ]
+    first = PlanInputs(organisation=organisation, intents=stamped[: len(before)])  # type: ignore[arg-type]
+    was = {i.program_id: i for i in plan_day(first, WED).instances}
+    again = plan_day(first.updated(add=stamped[len(before) :]), WED)
+    fresh = plan_day(PlanInputs(organisation=organisation, intents=stamped), WED)  # type: ignore[arg-type]
+    now = {i.program_id: i for i in fresh.instances}
+
+    def pickup(inst: Instance) -> BusRun:
+        return next(r for r in inst.bus_runs if r.direction == "pickup")
+
+    assert pickup(was["a"]).departs > pickup(was["b"]).departs
+    assert pickup(now["a"]).departs < pickup(now["b"]).departs
+    assert (pickup(was["b"]).driver_id, pickup(now["b"]).driver_id) == ("c3", "c2")
+    assert now["b"].shifts == was["b"].shifts
+    assert [attrs.evolve(r, driver_id="") for r in now["b"].bus_runs] == [
+        attrs.evolve(r, driver_id="") for r in was["b"].bus_runs
+    ]
+    assert again == fresh

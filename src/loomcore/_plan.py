@@ -36,6 +36,7 @@ import datetime as dt
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import partial
 from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -403,6 +404,8 @@ def _with_resources(inputs: PlanInputs, day: date, instances: list[Instance]) ->
     (the one entry kept per day is used again only when that is unchanged):
     an edit that changes who attends one instance re-plans that instance's
     bus runs and the drivers, not the shifts or the other instances' runs.
+    An instance whose resources all came out the same comes out as the
+    same object as last time.
     """
     memo = inputs._memo(DAY_WIDE)
     staffed = _staff_asked(inputs, day, instances)
@@ -421,40 +424,63 @@ def _with_resources(inputs: PlanInputs, day: date, instances: list[Instance]) ->
     )
     out = []
     for inst in instances:
-        extra = [
-            PlanWarning(
-                code=code,
-                message=message,
-                program_id=inst.program_id,
-                instance_id=inst.id,
-                record_id=record_id,
-            )
-            for code, message, record_id in (
-                *staff_notes.get(inst.id, ()),
-                *driver_notes.get(inst.id, ()),
-            )
-        ]
-        extra += [
-            PlanWarning(
-                code=code,
-                message=message,
-                program_id=inst.program_id,
-                instance_id=inst.id,
-                participant_id=participant_id,
-            )
-            for code, message, participant_id in run_notes.get(inst.id, ())
-        ]
+        inst_runs = runs.get(inst.id, ())
+        # what the instance comes out as depends on these alone: an
+        # instance an edit did not touch comes out as the very same object
+        # (which its billing, remembered next, sees at a glance)
+        asked = (
+            inst,
+            shifts.get(inst.id, ()),
+            driver_shifts.get(inst.id, ()),
+            inst_runs,
+            tuple(drivers.get(r.id, "") for r in inst_runs),
+            staff_notes.get(inst.id, ()),
+            driver_notes.get(inst.id, ()),
+            run_notes.get(inst.id, ()),
+        )
         out.append(
-            attrs.evolve(
-                inst,
-                shifts=(*shifts.get(inst.id, ()), *driver_shifts.get(inst.id, ())),
-                bus_runs=tuple(
-                    attrs.evolve(r, driver_id=drivers.get(r.id, "")) for r in runs.get(inst.id, ())
-                ),
-                warnings=_in_order((*inst.warnings, *extra)),
-            )
+            remembered(memo, ("resourced", day, inst.id), asked, partial(_resourced, *asked))
         )
     return out
+
+
+def _resourced(
+    inst: Instance,
+    shifts: tuple[Shift, ...],
+    driver_shifts: tuple[Shift, ...],
+    runs: tuple[BusRun, ...],
+    drivers: tuple[str, ...],
+    staff_notes: Iterable[tuple[str, str, str]],
+    driver_notes: Iterable[tuple[str, str, str]],
+    run_notes: Iterable[tuple[str, str, str]],
+) -> Instance:
+    """``inst`` with its shifts, its runs with their ``drivers`` and the notes as warnings."""
+    extra = [
+        PlanWarning(
+            code=code,
+            message=message,
+            program_id=inst.program_id,
+            instance_id=inst.id,
+            record_id=record_id,
+        )
+        for code, message, record_id in (*staff_notes, *driver_notes)
+    ]
+    extra += [
+        PlanWarning(
+            code=code,
+            message=message,
+            program_id=inst.program_id,
+            instance_id=inst.id,
+            participant_id=participant_id,
+        )
+        for code, message, participant_id in run_notes
+    ]
+    return attrs.evolve(
+        inst,
+        shifts=(*shifts, *driver_shifts),
+        bus_runs=tuple(attrs.evolve(r, driver_id=d) for r, d in zip(runs, drivers, strict=True)),
+        warnings=_in_order((*inst.warnings, *extra)),
+    )
 
 
 def _staff_asked(inputs: PlanInputs, day: date, instances: list[Instance]) -> list[Any]:
