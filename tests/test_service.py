@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import attrs
 import pytest
@@ -392,3 +392,41 @@ def test_a_manual_roll_is_audited(loom: Loom, clock: Clock) -> None:
     assert audit.detail == f"{entry.days_planned} days planned, status ok"
     loom.roll()  # the nightly roll is in the roll log only
     assert loom.audit_log()[-1] == audit
+
+
+def test_inputs_reloaded_as_the_window_moves_on_keep_what_was_planned(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After three weeks of nightly rolls the service reloads its records
+    for the window's dates; an edit then re-plans only its own program,
+    not every program of every day it touches."""
+    import loomcore._plan as plan_module
+
+    loom = make_loom(clock, weeks=16)
+    store = loom.store
+    reloads: list[tuple[date, date]] = []
+    real_load = store.load_records
+
+    def load_records(start: date, end: date):  # type: ignore[no-untyped-def]
+        reloads.append((start, end))
+        return real_load(start, end)
+
+    monkeypatch.setattr(store, "load_records", load_records)
+    for _ in range(21):
+        clock.advance(days=1)
+        loom.roll()
+    assert any(end - start > timedelta(weeks=15) for start, end in reloads)  # reloaded
+
+    worked_out: list[str] = []
+    real = plan_module._program_instances
+
+    def spy(inputs, program, day, applied):  # type: ignore[no-untyped-def]
+        worked_out.append(program.id)
+        return real(inputs, program, day, applied)
+
+    monkeypatch.setattr(plan_module, "_program_instances", spy)
+    start = loom.window().start + timedelta(days=7)
+    loom.record(Enrolment(program_id="centre-wed", participant_id="sarah", start=start))
+    assert set(worked_out) == {"centre-wed"}
+    for d in loom.window().days():
+        assert loom.day(d) == from_scratch(loom, d)

@@ -235,6 +235,30 @@ class PlanInputs:
             found = memos[program_id] = {}
         return found
 
+    def _carry_memos(self, other: PlanInputs, start: date, end: date) -> None:
+        """Take what ``other`` remembers of the days in ``[start, end]``.
+
+        For inputs that hold, for each of those days, the same records as
+        ``other`` does, and the same organisation and settings (the service
+        reloading the same revision over other dates): what was worked out
+        for such a day holds for both. Anything else is left alone.
+        """
+        memos = other._memos
+        if memos is None or self._memos is not None or not self._same_settings(other):
+            return
+        kept = {
+            program_id: {k: v for k, v in dict(memo).items() if start <= k[1] <= end}
+            for program_id, memo in list(memos.items())
+        }
+        object.__setattr__(self, "_memos", kept)
+
+    def _same_settings(self, other: PlanInputs) -> bool:
+        """Whether ``other`` has this organisation and these settings (records aside)."""
+        return self._settings() == other._settings()  # each compared by identity first
+
+    def _settings(self) -> tuple[object, ...]:
+        return (self.organisation, self.timezone, self.transport, self.catalogue, self.holidays)
+
     _ids_built: _Ids | None = attrs.field(default=None, init=False, repr=False)
 
     @property

@@ -62,7 +62,7 @@ from ._records import (
     Retraction,
 )
 from ._store import AuditEntry, PlannedDay, RollEntry, Store
-from ._window import Window, check_weeks, local_today, next_local_time, window_for
+from ._window import MAX_WEEKS, Window, check_weeks, local_today, next_local_time, window_for
 
 __all__ = ["DEFAULT_WEEKS", "Health", "Loom"]
 
@@ -72,9 +72,11 @@ DEFAULT_WEEKS = 4
 # them costs about as much as planning a week
 _IN_WORKERS_FROM = 14
 # The longest span of days the cached inputs grow to as the window moves on
-# (a 16-week window and two more weeks); past it they are reloaded, which
-# leaves out the records of days the window has left behind.
+# (a 16-week window and two more weeks); past it they are reloaded for the
+# last _LONGEST_WINDOW of days, which leaves out the records of days the
+# window has left behind, and keeps what was planned of the others.
 _MOST_CACHED = timedelta(weeks=18)
+_LONGEST_WINDOW = timedelta(weeks=MAX_WEEKS)
 _ONE_DAY = timedelta(days=1)
 
 
@@ -761,6 +763,9 @@ class Loom:
                 inputs = self._extend(cached[3], cached[2] + _ONE_DAY, end)
                 self._cache = (revision, cached[1], end, inputs)
                 return inputs
+            # moved on too far: reload, for the days up to ``end`` that the
+            # longest window could hold as well (the next edit asks for them)
+            start = min(start, max(cached[1], end - _LONGEST_WINDOW))
         records = self.store.load_records(start, end)
         inputs = PlanInputs(
             organisation=self.store.organisation(),
@@ -770,6 +775,10 @@ class Loom:
             intents=records.intents,
             one_offs=records.one_offs,
         )
+        if cached is not None and cached[0] == revision:
+            # the same records, over other dates (the window moved on too
+            # far): what was planned of the days both hold still holds
+            inputs._carry_memos(cached[3], max(start, cached[1]), min(end, cached[2]))
         self._cache = (revision, start, end, inputs)
         return inputs
 
