@@ -456,24 +456,8 @@ def _resourced(
 ) -> Instance:
     """``inst`` with its shifts, its runs with their ``drivers`` and the notes as warnings."""
     extra = [
-        PlanWarning(
-            code=code,
-            message=message,
-            program_id=inst.program_id,
-            instance_id=inst.id,
-            record_id=record_id,
-        )
-        for code, message, record_id in (*staff_notes, *driver_notes)
-    ]
-    extra += [
-        PlanWarning(
-            code=code,
-            message=message,
-            program_id=inst.program_id,
-            instance_id=inst.id,
-            participant_id=participant_id,
-        )
-        for code, message, participant_id in run_notes
+        *_as_warnings(inst, "record_id", (*staff_notes, *driver_notes)),
+        *_as_warnings(inst, "participant_id", run_notes),
     ]
     return attrs.evolve(
         inst,
@@ -481,6 +465,22 @@ def _resourced(
         bus_runs=tuple(attrs.evolve(r, driver_id=d) for r, d in zip(runs, drivers, strict=True)),
         warnings=_in_order((*inst.warnings, *extra)),
     )
+
+
+def _as_warnings(
+    inst: Instance, about: str, notes: Iterable[tuple[str, str, str]]
+) -> list[PlanWarning]:
+    """Each ``(code, message, id)`` note as a warning on ``inst``, the id as its ``about`` field."""
+    return [
+        PlanWarning(
+            code=code,
+            message=message,
+            program_id=inst.program_id,
+            instance_id=inst.id,
+            **{about: subject},
+        )
+        for code, message, subject in notes
+    ]
 
 
 def _staff_asked(inputs: PlanInputs, day: date, instances: list[Instance]) -> list[Any]:

@@ -143,10 +143,10 @@ def plan_bus_runs(
         asked = (inst.attending, inst.venue_id, inst.start, inst.end, settings)
         key = ("runs", day, inst.id)
         found = memo.get(key)
-        head: list[Vehicle] = []
-        if found is not None and found[0] == asked:
-            head = list(islice(free, len(found[1][0]) + 1))
-        if found is not None and found[0] == asked and _takes_the_same(found[1], head):
+        if found is not None and found[0] != asked:
+            found = None
+        head = list(islice(free, len(found[1][0]) + 1)) if found is not None else []
+        if found is not None and _takes_the_same(found[1], head):
             made = found[2]
         else:
             spare = head + list(free)
