@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from builders import seed_organisation
 from loomcore import Absence, Enrolment, LoomError, PlanInputs, plan_day
@@ -266,6 +268,44 @@ def test_a_year_without_limits_is_a_clear_error() -> None:
     assert latest is not None
     assert latest.limit == D("73.58")
     assert CATALOGUE.latest_limit(G102, date(2024, 1, 1)) is None
+
+
+@given(
+    gaps=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 60)), min_size=0, max_size=6),
+    days=st.lists(st.integers(-10, 400), min_size=1, max_size=12),
+)
+def test_limits_are_found_as_their_dates_say(
+    gaps: list[tuple[int, int]], days: list[int]
+) -> None:
+    # rows of two items, each a run of limits within one financial year with
+    # gaps between them: what the catalogue finds is what the dates say
+    first = date(2025, 7, 1)
+    rows = []
+    for number in (G102, "04_104_0136_6_1"):
+        start = first
+        for n, (gap, length) in enumerate(gaps):
+            begins = start + timedelta(days=gap)
+            ends = begins + timedelta(days=length)
+            if ends >= date(2026, 7, 1):
+                break
+            rows.append(
+                PriceLimit(number=number, effective_from=begins, effective_to=ends, limit=n + 1)
+            )
+            start = ends + timedelta(days=1)
+    items = [SupportItem(number=n, name=n, unit="hour") for n in (G102, "04_104_0136_6_1")]
+    catalogue = PriceCatalogue(items=items, limits=rows)
+    for offset in days:
+        day = first + timedelta(days=offset)
+        for number in (G102, "04_104_0136_6_1"):
+            mine = [r for r in rows if r.number == number]
+            covering = [r.limit for r in mine if r.effective_from <= day <= r.effective_to]
+            started = [r for r in mine if r.effective_from <= day]
+            assert catalogue.latest_limit(number, day) == (started[-1] if started else None)
+            if covering:
+                assert catalogue.limit(number, day) == covering[0]
+            else:
+                with pytest.raises(NoPriceLimitError):
+                    catalogue.limit(number, day)
 
 
 @pytest.mark.parametrize(

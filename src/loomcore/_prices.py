@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -265,6 +266,10 @@ class PriceCatalogue:
     items: tuple[SupportItem, ...] = attrs.field(default=(), converter=_items)
     limits: tuple[PriceLimit, ...] = attrs.field(default=(), converter=_limits)
     _by_number: dict[str, SupportItem] = attrs.field(init=False, eq=False, repr=False)
+    # (number, applies_to) -> the limits' start dates and the limits, in date order
+    _by_kind: dict[tuple[str, str], tuple[list[date], list[PriceLimit]]] = attrs.field(
+        init=False, eq=False, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         by_number: dict[str, SupportItem] = {}
@@ -273,8 +278,12 @@ class PriceCatalogue:
                 raise PriceDataError(f"support item {item.number!r} is listed twice")
             by_number[item.number] = item
         object.__setattr__(self, "_by_number", by_number)
+        by_kind: dict[tuple[str, str], tuple[list[date], list[PriceLimit]]] = {}
         previous: PriceLimit | None = None
         for p in self.limits:
+            starts, rows = by_kind.setdefault((p.number, p.applies_to), ([], []))
+            starts.append(p.effective_from)
+            rows.append(p)
             limited = by_number.get(p.number)
             if limited is None:
                 raise PriceDataError(f"a price limit names unknown support item {p.number!r}")
@@ -293,6 +302,7 @@ class PriceCatalogue:
                     f"and {p.effective_from.isoformat()}..{p.effective_to.isoformat()}"
                 )
             previous = p
+        object.__setattr__(self, "_by_kind", by_kind)
 
     def item(self, number: str) -> SupportItem:
         """The support item with this whole number, or :class:`UnknownSupportItemError`."""
@@ -320,11 +330,7 @@ class PriceCatalogue:
         next year's limits are not yet published.
         """
         self.item(number)
-        found = None
-        for p in self._rows(number, "unit"):
-            if p.effective_from <= day:
-                found = p
-        return found
+        return self._latest(number, "unit", day)
 
     def km_rate_limit(self, vehicle: str, day: date) -> Decimal:
         """Activity Based Transport: the most per km for a ``"car"`` or a ``"bus"`` on ``day``."""
@@ -336,14 +342,18 @@ class PriceCatalogue:
         """Every financial year some limit belongs to, in order."""
         return tuple(sorted({p.financial_year for p in self.limits}))
 
-    def _rows(self, number: str, applies_to: str) -> Iterator[PriceLimit]:
-        return (p for p in self.limits if p.number == number and p.applies_to == applies_to)
+    def _latest(self, number: str, applies_to: str, day: date) -> PriceLimit | None:
+        """The last limit of the kind that starts on or before ``day`` (limits
+        of one kind never overlap, so it is the one in force if any is)."""
+        starts, rows = self._by_kind.get((number, applies_to), ((), ()))
+        at = bisect_right(starts, day)
+        return rows[at - 1] if at else None
 
     def _in_force(self, number: str, applies_to: str, day: date) -> PriceLimit:
-        for p in self._rows(number, applies_to):
-            if p.covers(day):
-                return p
-        raise NoPriceLimitError(number, day, applies_to)
+        found = self._latest(number, applies_to, day)
+        if found is None or not found.covers(day):
+            raise NoPriceLimitError(number, day, applies_to)
+        return found
 
     @classmethod
     def from_csv(
