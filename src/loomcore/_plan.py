@@ -238,10 +238,25 @@ class _State:
 _FIELDS = ("recurrence", "start_time", "end_time", "venue_id", "staffing", "transport")
 
 
-def _state(inputs: PlanInputs, program: Program, day: date) -> _State:
-    active = program.active_from <= day and (
+def _active(program: Program, day: date) -> bool:
+    """Whether ``day`` is within the program's template dates."""
+    return program.active_from <= day and (
         program.active_until is None or day <= program.active_until
     )
+
+
+def _runs_on(inputs: PlanInputs, program: Program, day: date) -> bool:
+    """``_state(inputs, program, day).scheduled(day)``, from the two answers it needs."""
+    if not inputs.resolve(("field", program.id, "runs"), day, _active(program, day)).value:
+        return False
+    recurrence: Recurrence = inputs.resolve(
+        ("field", program.id, "recurrence"), day, program.recurrence
+    ).value
+    return recurrence.runs_on(day)
+
+
+def _state(inputs: PlanInputs, program: Program, day: date) -> _State:
+    active = _active(program, day)
     values: dict[str, Any] = {}
     sources: set[str] = set()
     overridden = False
@@ -282,20 +297,15 @@ def has_instance(inputs: PlanInputs, program_id: str, day: date) -> bool:
     program = inputs.programs.get(program_id)
     if program is None:
         return False
-    if _state(inputs, program, day).scheduled(day) and (
-        _winning_move_from(inputs, program_id, day) is None
-    ):
+    if _runs_on(inputs, program, day) and _winning_move_from(inputs, program_id, day) is None:
         return True
-    return any(
-        _state(inputs, program, m.date).scheduled(m.date)
-        for m in _winning_moves_to(inputs, program_id, day)
-    )
+    return any(_runs_on(inputs, program, m.date) for m in _winning_moves_to(inputs, program_id, day))
 
 
 def is_scheduled(inputs: PlanInputs, program_id: str, day: date) -> bool:
     """Whether the program's recurrence and intents give it an instance on ``day``."""
     program = inputs.programs.get(program_id)
-    return program is not None and _state(inputs, program, day).scheduled(day)
+    return program is not None and _runs_on(inputs, program, day)
 
 
 # --------------------------------------------------------------------------- planning
@@ -372,7 +382,12 @@ def _program_instances(
 
     Adds to ``applied`` the ids of the one-offs that took effect.
     """
-    instances = []
+    instances: list[Instance] = []
+    moves = _winning_moves_to(inputs, program.id, day)
+    # most programs do not run on most days: two answers tell, not the
+    # whole state
+    if not moves and not _runs_on(inputs, program, day):
+        return instances
     state = _state(inputs, program, day)
     if state.scheduled(day):
         moved_away = _winning_move_from(inputs, program.id, day)
@@ -380,8 +395,8 @@ def _program_instances(
             instances.append(_instance(inputs, program, state, day, day, None, applied))
         else:
             applied.add(moved_away.id)
-    for move in _winning_moves_to(inputs, program.id, day):
-        if _state(inputs, program, move.date).scheduled(move.date):
+    for move in moves:
+        if _runs_on(inputs, program, move.date):
             instances.append(_instance(inputs, program, state, day, move.date, move, applied))
     return instances
 
