@@ -43,6 +43,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Context, Decimal, DivisionByZero, InvalidOperation, localcontext
+from functools import lru_cache
 from typing import Protocol
 
 import attrs
@@ -93,6 +94,7 @@ _CENT = Decimal("0.01")
 # Wide enough that no price computation is ever rounded before its final quantize.
 _CTX = Context(prec=40, traps=[InvalidOperation, DivisionByZero])
 _REFERENCE = re.compile(r"[A-Za-z0-9/_-]{1,50}")
+_UNITS = frozenset(Unit)
 
 
 #: The group activity item ("Group Activities – Standard", registration group
@@ -228,10 +230,22 @@ def claim_reference(
     different lines get different ones (48 bits; the claim export refuses a
     repeat should one ever occur).
     """
+    return _reference(f"{day:%Y%m%d}", instance_id, participant_id, item_number, claim_type)
+
+
+def _reference(
+    day: str, instance_id: str, participant_id: str, item_number: str, claim_type: str
+) -> str:
+    """:func:`claim_reference` with the day already written ``YYYYMMDD``."""
     key = "\x1f".join((instance_id, participant_id, item_number, claim_type))
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
-    item = re.sub(r"[^A-Za-z0-9_]", "", item_number)[:24]
-    return f"{day:%Y%m%d}-{item}-{digest}"
+    return f"{day}-{_item_part(item_number)}-{digest}"
+
+
+@lru_cache(maxsize=1024)
+def _item_part(item_number: str) -> str:
+    """The item number as a claim reference carries it: letters, digits and '_', 24 at most."""
+    return re.sub(r"[^A-Za-z0-9_]", "", item_number)[:24]
 
 
 # --------------------------------------------------------------------------- lines
@@ -295,7 +309,7 @@ class BillingLine:
             problems.append("claim_reference must be 1–50 letters, digits, '/', '_' or '-'")
         if self.gst_code not in GST_CODES:
             problems.append(f"gst_code must be one of {', '.join(GST_CODES)}")
-        if self.unit not in tuple(Unit):
+        if self.unit not in _UNITS:
             problems.append(f"unit must be one of {', '.join(Unit)}")
         unknown = [f for f in self.flags if f not in BILLING_FLAGS]
         if unknown:
@@ -510,21 +524,45 @@ class _Pricer:
     hours: Decimal
     in_group: int
     workers: int
+    # worked out once per instance, when first needed: the day as claim
+    # references write it, and each item's price (the group item's divided)
+    _day: str = attrs.field(init=False)
+    _prices: dict[str, tuple[Decimal, tuple[str, ...]]] = attrs.field(init=False, factory=dict)
+
+    @_day.default
+    def _day_text(self) -> str:
+        return f"{self.instance.date:%Y%m%d}"
+
+    def price(self, number: str) -> tuple[Decimal, tuple[str, ...]]:
+        """The unit price of ``number`` on the day, and its flags."""
+        found = self._prices.get(number)
+        if found is None:
+            p = _limit(self.catalogue, number, self.instance.date)
+            found = self._prices[number] = (p.unit_price, _provisional(p))
+        return found
+
+    def group_price(self) -> tuple[str, Decimal, tuple[str, ...]]:
+        """The band's group item, its price divided among the group, and its flags."""
+        number = GROUP_ACTIVITY_ITEMS[self.band]
+        found = self._prices.get("")
+        if found is None:
+            limit, flags = self.price(number)
+            night = ("night-band",) if self.band is Band.WEEKDAY_NIGHT else ()
+            price = group_unit_price(limit, self.workers, max(1, self.in_group))
+            found = self._prices[""] = (price, night + flags)
+        return number, *found
 
     def lines(self, a: AllocationLike, items: ItemChoice) -> Iterable[BillingLine]:
-        day = self.instance.date
         cancelled = a.status != "attending"
+        provenance = tuple(sorted({*self.instance.provenance, *a.provenance}))
         if items.group_activity:
-            number = GROUP_ACTIVITY_ITEMS[self.band]
-            p = _limit(self.catalogue, number, day)
-            night = ("night-band",) if self.band is Band.WEEKDAY_NIGHT else ()
-            price = group_unit_price(p.unit_price, self.workers, max(1, self.in_group))
-            yield self.line(a, number, self.hours, price, night + _provisional(p))
+            number, price, flags = self.group_price()
+            yield self.line(a, number, self.hours, price, flags, provenance)
         if items.centre_capital and not cancelled:
-            p = _limit(self.catalogue, CENTRE_CAPITAL_ITEM, day)
-            yield self.line(a, CENTRE_CAPITAL_ITEM, self.hours, p.unit_price, _provisional(p))
+            price, flags = self.price(CENTRE_CAPITAL_ITEM)
+            yield self.line(a, CENTRE_CAPITAL_ITEM, self.hours, price, flags, provenance)
         for number in items.extra_items:
-            p = _limit(self.catalogue, number, day)
+            price, flags = self.price(number)
             unit = self.catalogue.item(number).unit
             if unit is Unit.DOLLAR:
                 raise InvalidBillingInputError(
@@ -532,12 +570,12 @@ class _Pricer:
                     field="extra_items",
                 )
             quantity = self.hours if unit is Unit.HOUR else Decimal("1.00")
-            yield self.line(a, number, quantity, p.unit_price, _provisional(p))
+            yield self.line(a, number, quantity, price, flags, provenance)
         cost = self.transport_costs.get(a.participant_id)
         if cost is not None and not cancelled:
             dollars = _down(_amount(cost, "transport_costs"))
             if dollars > 0:
-                yield self.line(a, TRANSPORT_ITEM, dollars, Decimal("1.00"), ())
+                yield self.line(a, TRANSPORT_ITEM, dollars, Decimal("1.00"), (), provenance)
 
     def line(
         self,
@@ -546,6 +584,7 @@ class _Pricer:
         quantity: Decimal,
         unit_price: Decimal,
         flags: tuple[str, ...],
+        provenance: tuple[str, ...],
     ) -> BillingLine:
         claim_type, reason = "", ""
         if a.status != "attending":
@@ -556,10 +595,12 @@ class _Pricer:
                     f"{', '.join(CANCELLATION_REASONS)}, got {reason!r}",
                     field="reason_code",
                 )
-            with localcontext(_CTX):
-                unit_price = _down(unit_price * self.settings.cancellation_percent / 100)
-        with localcontext(_CTX):
-            total = _down(quantity * unit_price)
+            percent = self.settings.cancellation_percent
+            unit_price = _CTX.divide(_CTX.multiply(unit_price, percent), 100)
+            unit_price = unit_price.quantize(_CENT, rounding=ROUND_DOWN, context=_CTX)
+        total = _CTX.multiply(quantity, unit_price).quantize(
+            _CENT, rounding=ROUND_DOWN, context=_CTX
+        )
         item = self.catalogue.item(number)
         instance = self.instance
         return BillingLine(
@@ -577,9 +618,9 @@ class _Pricer:
             gst_code=item.gst_code,
             claim_type=claim_type,
             cancellation_reason=reason,
-            claim_reference=claim_reference(
-                instance.date, instance.id, a.participant_id, number, claim_type
+            claim_reference=_reference(
+                self._day, instance.id, a.participant_id, number, claim_type
             ),
-            provenance=tuple(sorted({*instance.provenance, *a.provenance})),
-            flags=tuple(sorted(set(flags))),
+            provenance=provenance,
+            flags=tuple(sorted(set(flags))) if flags else (),
         )
