@@ -15,7 +15,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from builders import seed_organisation
-from loomcore import Absence, Enrolment, LoomError, PlanInputs, plan_day
+from loomcore import (
+    Absence,
+    Enrolment,
+    Instance,
+    LoomError,
+    PlanInputs,
+    Shift,
+    Vehicle,
+    plan_day,
+)
 from loomcore._billing import (
     BILLING_FLAGS,
     GROUP_ACTIVITY_ITEMS,
@@ -274,9 +283,7 @@ def test_a_year_without_limits_is_a_clear_error() -> None:
     gaps=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 60)), min_size=0, max_size=6),
     days=st.lists(st.integers(-10, 400), min_size=1, max_size=12),
 )
-def test_limits_are_found_as_their_dates_say(
-    gaps: list[tuple[int, int]], days: list[int]
-) -> None:
+def test_limits_are_found_as_their_dates_say(gaps: list[tuple[int, int]], days: list[int]) -> None:
     # rows of two items, each a run of limits within one financial year with
     # gaps between them: what the catalogue finds is what the dates say
     first = date(2025, 7, 1)
@@ -779,3 +786,59 @@ def test_plan_day_instances_can_be_priced() -> None:
     assert lines[-1].provenance == ("a1", "e10")
     # 9 attending need 1 lead + 2 support; the divisor counts the cancellation: 73.58 x 3 / 10
     assert {x.unit_price for x in lines} == {D("22.07")}
+
+
+def test_billing_remembered_for_an_instance_follows_its_shifts_and_runs() -> None:
+    # what another program's edit can change of an instance without dropping
+    # its program's memo: who works it (and as what), its runs' vehicles, km
+    # and riders. Billing remembered from the instance as it was answers each
+    # variant as billing it afresh does.
+    from loomcore._plan import _billing, _remembered_billing
+
+    t0 = datetime(2026, 9, 1, tzinfo=ZoneInfo("UTC"))
+    base = seed_organisation()
+    programs = [
+        attrs.evolve(p, billing=BillingSettings(lead_counts=False)) if p.id == "centre-wed" else p
+        for p in base.programs
+    ]
+    # no spare seat: never planned on, but a run on it would cost less
+    car = Vehicle(id="car", name="Car", seats=1, kind="car", cost_per_km=Decimal("0.10"))
+    org = attrs.evolve(base, programs=programs, vehicles=(*base.vehicles, car))
+    enrolments = [
+        Enrolment(
+            id=f"e{i}",
+            recorded_at=t0,
+            program_id="centre-wed",
+            participant_id=f"p{i:02d}",
+            start=date(2026, 1, 1),
+        )
+        for i in range(1, 11)
+    ]
+    inputs = PlanInputs(organisation=org, intents=enrolments, catalogue=CATALOGUE)
+    (inst,) = [i for i in plan_day(inputs, WED).instances if i.program_id == "centre-wed"]
+    lead = next(s for s in inst.shifts if s.role == "lead")
+    support = next(s for s in inst.shifts if s.role == "support")
+    run = inst.bus_runs[0]
+
+    def with_shift(old: Shift, new: Shift) -> Instance:
+        return attrs.evolve(inst, shifts=tuple(new if s is old else s for s in inst.shifts))
+
+    def with_run(**change: object) -> Instance:
+        runs = (attrs.evolve(run, **change), *inst.bus_runs[1:])
+        return attrs.evolve(inst, bus_runs=runs)
+
+    variants = {
+        "a lead works as support": with_shift(lead, attrs.evolve(lead, role="support")),
+        "a support shift is unfilled": with_shift(support, attrs.evolve(support, staff_id="")),
+        "a run is longer": with_run(km=run.km + 7.5),
+        "a run carries fewer": with_run(
+            stops=tuple(x for x in run.stops if x.participant_id != run.riders[0])
+        ),
+        "a run has a car": with_run(vehicle_id="car"),
+    }
+    assert inst.billing_lines
+    for name, variant in variants.items():
+        afresh, _ = _billing(inputs, CATALOGUE, WED, variant)
+        assert afresh != inst.billing_lines, name
+        _remembered_billing(inputs, CATALOGUE, WED, inst)
+        assert _remembered_billing(inputs, CATALOGUE, WED, variant).billing_lines == afresh, name

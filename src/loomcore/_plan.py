@@ -299,7 +299,9 @@ def has_instance(inputs: PlanInputs, program_id: str, day: date) -> bool:
         return False
     if _runs_on(inputs, program, day) and _winning_move_from(inputs, program_id, day) is None:
         return True
-    return any(_runs_on(inputs, program, m.date) for m in _winning_moves_to(inputs, program_id, day))
+    return any(
+        _runs_on(inputs, program, m.date) for m in _winning_moves_to(inputs, program_id, day)
+    )
 
 
 def is_scheduled(inputs: PlanInputs, program_id: str, day: date) -> bool:
@@ -361,17 +363,43 @@ def _remembered_instances(
 def _remembered_billing(
     inputs: PlanInputs, catalogue: PriceCatalogue, day: date, inst: Instance
 ) -> Instance:
-    """:func:`_with_billing`, remembered for the instance as it last came.
+    """:func:`_with_billing`, remembered for the instance.
 
-    Billing reads the instance (with its shifts and runs) and, beyond the
-    organisation, only its own program's records, so an equal instance of
-    the same program bills the same.
+    Billing reads, beyond the organisation and its own program's records
+    (which keep the memo), only what :func:`_billed_asked` takes of the
+    instance: an instance whose driver or other shifts changed bills as
+    before. The very instance that came last time is answered at a glance.
     """
-    return remembered(
-        inputs._memo(inst.program_id),
-        ("billed", day, inst.id),
-        inst,
-        lambda: _with_billing(inputs, catalogue, day, inst),
+    memo = inputs._memo(inst.program_id)
+    key = ("billed", day, inst.id)
+    found = memo.get(key)
+    if found is not None and found[0] is inst:
+        return found[3]  # type: ignore[no-any-return]
+    asked = _billed_asked(inst)
+    if found is not None and found[1] == asked:
+        lines, extra = found[2]
+    else:
+        lines, extra = _billing(inputs, catalogue, day, inst)
+    billed = attrs.evolve(inst, billing_lines=lines, warnings=_in_order((*inst.warnings, *extra)))
+    memo[key] = (inst, asked, (lines, extra), billed)
+    return billed
+
+
+def _billed_asked(inst: Instance) -> tuple[Any, ...]:
+    """What billing reads of an instance: its times, status and who comes;
+    how many leads and workers are rostered; the runs' vehicles, km and stops
+    (whose riders share the costs)."""
+    worked = [s.role for s in inst.shifts if s.role in ("lead", "support") and s.staff_id]
+    return (
+        inst.date,
+        inst.start,
+        inst.end,
+        inst.status,
+        inst.provenance,
+        inst.allocations,
+        len(worked),
+        worked.count("lead"),
+        [(r.vehicle_id, r.km, r.stops) for r in inst.bus_runs],
     )
 
 
@@ -517,10 +545,10 @@ def _staff_asked(inputs: PlanInputs, day: date, instances: list[Instance]) -> li
     ]
 
 
-def _with_billing(
+def _billing(
     inputs: PlanInputs, catalogue: PriceCatalogue, day: date, inst: Instance
-) -> Instance:
-    """The instance with its billing lines, and warnings for their flags."""
+) -> tuple[tuple[BillingLine, ...], list[PlanWarning]]:
+    """The instance's billing lines, and warnings for their flags."""
     program = inputs.programs[inst.program_id]
     worked = [s for s in inst.shifts if s.filled and s.role in ("lead", "support")]
     items = {}
@@ -543,11 +571,9 @@ def _with_billing(
             transport_costs=_transport_costs(inputs, catalogue, day, inst),
         )
     except (NoPriceLimitError, UnknownSupportItemError) as e:
-        warning = _warning(inst, "billing-unavailable", f"{inst.id}: not billed: {e}")
-        return attrs.evolve(inst, warnings=_in_order((*inst.warnings, warning)))
+        return (), [_warning(inst, "billing-unavailable", f"{inst.id}: not billed: {e}")]
     flags = sorted({f for line in lines for f in line.flags})
-    extra = [_warning(inst, f, f"{inst.id}: {BILLING_FLAGS[f]}") for f in flags]
-    return attrs.evolve(inst, billing_lines=lines, warnings=_in_order((*inst.warnings, *extra)))
+    return lines, [_warning(inst, f, f"{inst.id}: {BILLING_FLAGS[f]}") for f in flags]
 
 
 def _ndis(inputs: PlanInputs, participant_id: str) -> str:
