@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
@@ -332,24 +333,19 @@ def assign_drivers(
         for s in instance_shifts:
             if s.staff_id:
                 book.take(s.staff_id, s.start, s.end)
-    staff = inputs.organisation.staff
+    drivers = _drivers(inputs.organisation.staff)
     chosen: dict[str, str] = {}
     extra: dict[str, list[Shift]] = {}
     notes: dict[str, list[tuple[str, str, str]]] = {}
     for run in sorted(runs, key=lambda r: (r.departs, r.id)):
         program = program_of[run.instance_id]
         crew = {s.staff_id for s in shifts.get(run.instance_id, ()) if s.staff_id}
-        # the program's order of drivers, ranked among all staff (the same
-        # order as among drivers alone), the instance's own crew first
-        order = ranked((program, "driver", 0), staff)
+        # the program's order of drivers, the instance's own crew first
+        order = ranked((program, "driver", 0), drivers)
+        own = [p for p in order if p.id in crew]
+        others = (p for p in order if p.id not in crew)
         person = next(
-            (
-                p
-                for own in (True, False)
-                for p in order
-                if p.driver and (p.id in crew) is own and book.can_work(p, run.departs, run.arrives)
-            ),
-            None,
+            (p for p in chain(own, others) if book.can_work(p, run.departs, run.arrives)), None
         )
         if person is None:
             notes.setdefault(run.instance_id, []).append(
@@ -371,6 +367,23 @@ def assign_drivers(
                 )
             )
     return chosen, {k: tuple(v) for k, v in extra.items()}, notes
+
+
+def _drivers(staff: tuple[Staff, ...]) -> tuple[Staff, ...]:
+    """The staff who drive, in the order given; kept while ``staff`` is the
+    very same tuple (an organisation's), so that ranking them is remembered."""
+    found = _DRIVERS.get(id(staff))
+    if found is None or found[0] is not staff:
+        found = (staff, tuple(p for p in staff if p.driver))
+        if len(_DRIVERS) >= 64:
+            _DRIVERS.clear()
+        _DRIVERS[id(staff)] = found
+    return found[1]
+
+
+#: Drivers by the id of the staff tuple they came from, held with it (so no
+#: other tuple can come to have its id).
+_DRIVERS: dict[int, tuple[tuple[Staff, ...], tuple[Staff, ...]]] = {}
 
 
 def _span(run: _Run) -> str:
