@@ -18,6 +18,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
+from operator import itemgetter
 
 import attrs
 
@@ -31,6 +32,9 @@ __all__ = ["MemoryStore"]
 #: Span classes (days) of the intent index; longer or open-ended intents are
 #: checked one by one.
 _SPANS = (7, 31, 92, 366, 1096)
+
+
+_first, _second = itemgetter(0), itemgetter(1)
 
 
 class _Sorted:
@@ -60,9 +64,9 @@ class _Sorted:
                 self.items.insert(i, item)
             return
         merged = [*zip(self.keys, self.items, strict=True), *pending]
-        merged.sort(key=lambda pair: pair[0])
-        self.keys = [k for k, _ in merged]
-        self.items = [item for _, item in merged]
+        merged.sort(key=_first)
+        self.keys = list(map(_first, merged))
+        self.items = list(map(_second, merged))
 
 
 class _RecordIndex:
