@@ -703,6 +703,16 @@ def test_roller_refuses_an_unknown_timezone(capsys: pytest.CaptureFixture[str]) 
     assert capsys.readouterr().err == "loom: error: unknown timezone 'Mars/Base'\n"
 
 
+@pytest.mark.parametrize("workers", ["0", "-1", "two", "1.5"])
+def test_rolling_commands_refuse_a_bad_number_of_workers(
+    workers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("roller", "roll-now"):
+        assert main([command, "--dsn", "postgresql://x/y", "--workers", workers]) == 2
+        err = capsys.readouterr().err
+        assert f"argument --workers: expected a whole number of at least 1, got {workers!r}" in err
+
+
 def test_the_database_commands_need_a_dsn(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["roller", "--once"]) == 2
     assert "--dsn" in capsys.readouterr().err

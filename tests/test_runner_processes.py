@@ -252,6 +252,27 @@ def test_roll_now_and_regenerate_are_logged_with_who_asked(
     assert capsys.readouterr().err.startswith(f"loom: error: {later}")
 
 
+def test_roll_now_plans_a_new_window_in_workers_as_in_one_process(
+    loaded: Loom, pg_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loomcore._service as service
+
+    asked: list[int] = []
+    plan_days = service.plan_days
+
+    def counted(*args: Any, workers: int = 1) -> Any:
+        asked.append(workers)
+        return plan_days(*args, workers=workers)
+
+    monkeypatch.setattr(service, "plan_days", counted)
+    before = {d.date: d.plan for d in loaded.store.planned_days()}
+    loaded.store.delete_days(real_today(), None)
+    assert main(["roll-now", "--dsn", pg_url, "--workers", "2"]) == 0
+    assert capsys.readouterr().out.startswith("manual ok: 14 days planned")
+    assert asked == [2]
+    assert {d.date: d.plan for d in loaded.store.planned_days()} == before
+
+
 def test_the_database_commands_report_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["roll-now", "--dsn", "postgresql://nobody@127.0.0.1:1/none"]) == 2
     assert capsys.readouterr().err.startswith("loom: error: database unavailable: ")

@@ -53,6 +53,16 @@ def _iso_date(text: str) -> date:
     raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}")
 
 
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return n
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loom",
@@ -133,6 +143,14 @@ def _add_store_commands(commands: Any) -> None:
         )
     for sub in (roll_now, regenerate):
         sub.add_argument("--by", metavar="NAME", help="who asks (default: the login name)")
+    for sub in (roller, roll_now):
+        sub.add_argument(
+            "--workers",
+            type=_workers,
+            default=1,
+            metavar="N",
+            help="plan a roll of many days (a new or grown window) in N processes (default: 1)",
+        )
 
 
 def _local_today(timezone: str) -> date:
@@ -200,7 +218,7 @@ def _store_command(args: argparse.Namespace) -> int:
             raise
         except Exception as e:  # e.g. a DSN the driver cannot parse
             return _fail(f"cannot use the database: {e}")
-        loom = Loom(store, timezone=args.timezone)
+        loom = Loom(store, timezone=args.timezone, workers=getattr(args, "workers", 1))
         if args.command == "roller":
             return _roller(loom, once=args.once, verify_now=args.verify_now)
         by = args.by or _login_name()
