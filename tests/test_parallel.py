@@ -160,3 +160,16 @@ def test_a_helper_never_waits_for_inputs_that_will_not_come(
     monkeypatch.setattr(ProcessPoolExecutor, "submit", cut_short)
     with pytest.raises(KeyboardInterrupt):
         next(plan_days(inputs(), DAYS, workers=2))  # returns: the helper was told to stop
+
+
+def test_inputs_that_cannot_be_packed_fail_with_their_own_error_alone(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    def unpackable(_: PlanInputs) -> PlanInputs:
+        raise TypeError("cannot pack these inputs")
+
+    monkeypatch.setattr("loomcore._parallel._portable", unpackable)
+    with pytest.raises(TypeError, match="cannot pack these inputs"):
+        list(plan_days(inputs(), DAYS, workers=2))
+    # the helper was told to stop, and did without a traceback of its own
+    assert "Traceback" not in capfd.readouterr().err

@@ -142,7 +142,10 @@ def _start(handed: Any) -> None:
     global _held
     payload = handed.get()
     if payload is None:
-        raise RuntimeError("the inputs could not be packed for a worker process")
+        # packing failed in the caller, which raises that error: the days
+        # handed here fail unread (see _plan) and the helper exits quietly,
+        # with no traceback of its own beside the real one
+        return
     inputs, routes = pickle.loads(payload)
     _routing.remember(routes)
     _held = inputs
@@ -151,7 +154,8 @@ def _start(handed: Any) -> None:
 def _plan(day: date) -> tuple[DayPlan, list[_routing.Entry], list[_Found]]:
     """The day's plan, and what was worked out for it to be remembered."""
     inputs = _held
-    assert inputs is not None, "the worker was not started"
+    if inputs is None:
+        raise RuntimeError("no inputs reached this worker process")
     with _routing.made() as routes:
         plan = plan_day(inputs, day)
     # everything remembered is of this day (the memos are keyed by day), and
