@@ -109,8 +109,8 @@ class _Fleet:
         return vehicle.id in usable
 
     def free(self, vehicle_id: str, spans: Sequence[tuple[datetime, datetime]]) -> bool:
-        booked = self.busy.get(vehicle_id, [])
-        return not any(s < e2 and s2 < e for s, e in spans for s2, e2 in booked)
+        booked = self.busy.get(vehicle_id)
+        return not booked or not any(s < e2 and s2 < e for s, e in spans for s2, e2 in booked)
 
     def book(self, vehicle_id: str, start: datetime, end: datetime) -> None:
         self.busy.setdefault(vehicle_id, []).append((start, end))
