@@ -363,7 +363,7 @@ def _remembered_instances(
 def _remembered_billing(
     inputs: PlanInputs, catalogue: PriceCatalogue, day: date, inst: Instance
 ) -> Instance:
-    """:func:`_with_billing`, remembered for the instance.
+    """:func:`_billing` for the instance, remembered, and the instance billed.
 
     Billing reads, beyond the organisation and its own program's records
     (which keep the memo), only what :func:`_billed_asked` takes of the
