@@ -295,8 +295,10 @@ def test_limits_are_found_as_their_dates_say(gaps: list[tuple[int, int]], days: 
             ends = begins + timedelta(days=length)
             if ends >= date(2026, 7, 1):
                 break
+            # each item's limits their own, so a lookup of the other's would show
+            limit = n + 1 if number == G102 else 100 + n
             rows.append(
-                PriceLimit(number=number, effective_from=begins, effective_to=ends, limit=n + 1)
+                PriceLimit(number=number, effective_from=begins, effective_to=ends, limit=limit)
             )
             start = ends + timedelta(days=1)
     items = [SupportItem(number=n, name=n, unit="hour") for n in (G102, "04_104_0136_6_1")]
@@ -744,6 +746,7 @@ def test_billing_line_checks_itself() -> None:
         {"claim_reference": "a b"},
         {"gst_code": "P3"},
         {"flags": ("odd",)},
+        {"unit": ["hour"]},
     ):
         with pytest.raises(InvalidBillingInputError):
             attrs.evolve(line, **change)
@@ -842,3 +845,23 @@ def test_billing_remembered_for_an_instance_follows_its_shifts_and_runs() -> Non
         assert afresh != inst.billing_lines, name
         _remembered_billing(inputs, CATALOGUE, WED, inst)
         assert _remembered_billing(inputs, CATALOGUE, WED, variant).billing_lines == afresh, name
+
+
+@pytest.mark.parametrize("extra", ["99_999_9999_9_9", ["04_591_0136_6_1"]])
+def test_an_extra_item_the_catalogue_does_not_know_leaves_the_instance_unbilled(
+    extra: object,
+) -> None:
+    t0 = datetime(2026, 9, 1, tzinfo=ZoneInfo("UTC"))
+    enrolment = Enrolment(
+        id="e1",
+        recorded_at=t0,
+        program_id="centre-wed",
+        participant_id="p01",
+        start=date(2026, 1, 1),
+        items=ItemChoice(extra_items=[extra]),  # type: ignore[list-item]
+    )
+    inputs = PlanInputs(organisation=seed_organisation(), intents=[enrolment], catalogue=CATALOGUE)
+    (inst,) = [i for i in plan_day(inputs, WED).instances if i.program_id == "centre-wed"]
+    assert inst.billing_lines == ()
+    (warning,) = [w for w in inst.warnings if w.code == "billing-unavailable"]
+    assert warning.message.startswith("centre-wed/2026-10-07: not billed: ")

@@ -92,6 +92,7 @@ __all__ = [
 
 _CENT = Decimal("0.01")
 # Wide enough that no price computation is ever rounded before its final quantize.
+# Computed in directly from any thread: only its traps matter, its flags are never read.
 _CTX = Context(prec=40, traps=[InvalidOperation, DivisionByZero])
 _REFERENCE = re.compile(r"[A-Za-z0-9/_-]{1,50}")
 _UNITS = frozenset(Unit)
@@ -309,7 +310,7 @@ class BillingLine:
             problems.append("claim_reference must be 1–50 letters, digits, '/', '_' or '-'")
         if self.gst_code not in GST_CODES:
             problems.append(f"gst_code must be one of {', '.join(GST_CODES)}")
-        if self.unit not in _UNITS:
+        if not isinstance(self.unit, str) or self.unit not in _UNITS:
             problems.append(f"unit must be one of {', '.join(Unit)}")
         unknown = [f for f in self.flags if f not in BILLING_FLAGS]
         if unknown:
@@ -535,6 +536,8 @@ class _Pricer:
 
     def price(self, number: str) -> tuple[Decimal, tuple[str, ...]]:
         """The unit price of ``number`` on the day, and its flags."""
+        if not isinstance(number, str):  # never a key: refused as the catalogue refuses it
+            self.catalogue.item(number)
         found = self._prices.get(number)
         if found is None:
             p = _limit(self.catalogue, number, self.instance.date)

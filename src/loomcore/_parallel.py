@@ -142,9 +142,9 @@ def _start(handed: Any) -> None:
     global _held
     payload = handed.get()
     if payload is None:
-        # packing failed in the caller, which raises that error: the days
-        # handed here fail unread (see _plan) and the helper exits quietly,
-        # with no traceback of its own beside the real one
+        # packing failed in the caller, which raises that error: each day
+        # already handed here fails unread (see _plan) until the pool shuts
+        # down, with no traceback of its own beside the real one
         return
     inputs, routes = pickle.loads(payload)
     _routing.remember(routes)
@@ -155,7 +155,7 @@ def _plan(day: date) -> tuple[DayPlan, list[_routing.Entry], list[_Found]]:
     """The day's plan, and what was worked out for it to be remembered."""
     inputs = _held
     if inputs is None:
-        raise RuntimeError("no inputs reached this worker process")
+        raise RuntimeError(f"no inputs reached this worker process to plan {day.isoformat()}")
     with _routing.made() as routes:
         plan = plan_day(inputs, day)
     # everything remembered is of this day (the memos are keyed by day), and
