@@ -752,22 +752,30 @@ def test_billing_line_checks_itself() -> None:
             attrs.evolve(line, **change)
 
 
-def test_plan_day_instances_can_be_priced() -> None:
-    t0 = datetime(2026, 9, 1, tzinfo=ZoneInfo("UTC"))
-    org = seed_organisation()
-    enrolments = [
+T0 = datetime(2026, 9, 1, tzinfo=ZoneInfo("UTC"))
+
+
+def enrolled_on_wednesdays(people: range, items: ItemChoice | None = None) -> list[Enrolment]:
+    """Each of ``people`` (p01, p02, …) enrolled in centre-wed from 1 January 2026."""
+    return [
         Enrolment(
             id=f"e{i}",
-            recorded_at=t0,
+            recorded_at=T0,
             program_id="centre-wed",
             participant_id=f"p{i:02d}",
             start=date(2026, 1, 1),
+            items=items,
         )
-        for i in range(1, 11)
+        for i in people
     ]
+
+
+def test_plan_day_instances_can_be_priced() -> None:
+    org = seed_organisation()
+    enrolments = enrolled_on_wednesdays(range(1, 11))
     absence = Absence(
         id="a1",
-        recorded_at=t0,
+        recorded_at=T0,
         program_id="centre-wed",
         date=WED,
         participant_id="p10",
@@ -798,7 +806,6 @@ def test_billing_remembered_for_an_instance_follows_its_shifts_and_runs() -> Non
     # variant as billing it afresh does.
     from loomcore._plan import _billing, _remembered_billing
 
-    t0 = datetime(2026, 9, 1, tzinfo=ZoneInfo("UTC"))
     base = seed_organisation()
     programs = [
         attrs.evolve(p, billing=BillingSettings(lead_counts=False)) if p.id == "centre-wed" else p
@@ -807,16 +814,7 @@ def test_billing_remembered_for_an_instance_follows_its_shifts_and_runs() -> Non
     # no spare seat: never planned on, but a run on it would cost less
     car = Vehicle(id="car", name="Car", seats=1, kind="car", cost_per_km=Decimal("0.10"))
     org = attrs.evolve(base, programs=programs, vehicles=(*base.vehicles, car))
-    enrolments = [
-        Enrolment(
-            id=f"e{i}",
-            recorded_at=t0,
-            program_id="centre-wed",
-            participant_id=f"p{i:02d}",
-            start=date(2026, 1, 1),
-        )
-        for i in range(1, 11)
-    ]
+    enrolments = enrolled_on_wednesdays(range(1, 11))
     inputs = PlanInputs(organisation=org, intents=enrolments, catalogue=CATALOGUE)
     (inst,) = [i for i in plan_day(inputs, WED).instances if i.program_id == "centre-wed"]
     lead = next(s for s in inst.shifts if s.role == "lead")
@@ -851,16 +849,9 @@ def test_billing_remembered_for_an_instance_follows_its_shifts_and_runs() -> Non
 def test_an_extra_item_the_catalogue_does_not_know_leaves_the_instance_unbilled(
     extra: object,
 ) -> None:
-    t0 = datetime(2026, 9, 1, tzinfo=ZoneInfo("UTC"))
-    enrolment = Enrolment(
-        id="e1",
-        recorded_at=t0,
-        program_id="centre-wed",
-        participant_id="p01",
-        start=date(2026, 1, 1),
-        items=ItemChoice(extra_items=[extra]),  # type: ignore[list-item]
-    )
-    inputs = PlanInputs(organisation=seed_organisation(), intents=[enrolment], catalogue=CATALOGUE)
+    choice = ItemChoice(extra_items=[extra])  # type: ignore[list-item]
+    enrolments = enrolled_on_wednesdays(range(1, 2), items=choice)
+    inputs = PlanInputs(organisation=seed_organisation(), intents=enrolments, catalogue=CATALOGUE)
     (inst,) = [i for i in plan_day(inputs, WED).instances if i.program_id == "centre-wed"]
     assert inst.billing_lines == ()
     (warning,) = [w for w in inst.warnings if w.code == "billing-unavailable"]

@@ -244,17 +244,14 @@ class PlanInputs:
         for such a day holds for both. Anything else is left alone.
         """
         memos = other._memos
-        if memos is None or self._memos is not None or not self._same_settings(other):
+        # the organisation and settings, each compared by identity first
+        if memos is None or self._memos is not None or self._settings() != other._settings():
             return
         kept = {
             program_id: {k: v for k, v in dict(memo).items() if start <= k[1] <= end}
             for program_id, memo in list(memos.items())
         }
         object.__setattr__(self, "_memos", kept)
-
-    def _same_settings(self, other: PlanInputs) -> bool:
-        """Whether ``other`` has this organisation and these settings (records aside)."""
-        return self._settings() == other._settings()  # each compared by identity first
 
     def _settings(self) -> tuple[object, ...]:
         return (self.organisation, self.timezone, self.transport, self.catalogue, self.holidays)

@@ -33,7 +33,7 @@ The result depends only on the inputs and the date.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -58,6 +58,7 @@ class _Identified(Protocol):
 
 
 _T = TypeVar("_T", bound=_Identified)
+_V = TypeVar("_V")
 
 _HOUR = Decimal(3600)
 
@@ -154,22 +155,35 @@ def ranked(prefix: tuple[str | int, ...], pool: Sequence[_T]) -> Sequence[_T]:
     object (an organisation's tuple of staff or vehicles), so asking again
     costs a lookup, not a pass over the pool. The result must not be changed.
     """
-    key = (prefix, id(pool))
-    found = _RANKED.get(key)
+    return _kept_with(
+        _RANKED,
+        (prefix, id(pool)),
+        pool,
+        lambda: tuple(pool[i] for i in _rank_order(prefix, tuple(p.id for p in pool))),
+    )
+
+
+def _kept_with(
+    cache: dict[Any, tuple[Any, _V]], key: Any, pool: object, make: Callable[[], _V]
+) -> _V:
+    """``make()``, kept in ``cache`` under ``key`` while ``pool`` (what it is
+    made from, whose id is in ``key``) is the very same object. Held with its
+    entry, ``pool`` stays alive, so no other object can come to have its id."""
+    found = cache.get(key)
     if found is not None and found[0] is pool:
         return found[1]
-    order = _rank_order(prefix, tuple(p.id for p in pool))
-    out = tuple(pool[i] for i in order)
-    if len(_RANKED) >= _MOST_RANKED:
-        _RANKED.clear()  # one step, safe beside another thread's lookups
-    _RANKED[key] = (pool, out)
+    out = make()
+    if len(cache) >= _MOST_KEPT:
+        cache.clear()  # one step, safe beside another thread's lookups
+    cache[key] = (pool, out)
     return out
 
 
-#: Ranked pools by (prefix, id of the pool), each with the pool itself: held
-#: here, the pool stays alive, so no other object can come to have its id.
-_RANKED: dict[tuple[tuple[str | int, ...], int], tuple[Sequence[Any], tuple[Any, ...]]] = {}
-_MOST_RANKED = 8192
+#: Ranked pools by (prefix, id of the pool), and drivers by the id of the
+#: staff they came from: see _kept_with.
+_RANKED: dict[tuple[tuple[str | int, ...], int], tuple[Any, tuple[Any, ...]]] = {}
+_DRIVERS: dict[int, tuple[Any, tuple[Staff, ...]]] = {}
+_MOST_KEPT = 8192
 
 
 @lru_cache(maxsize=8192)
@@ -372,18 +386,7 @@ def assign_drivers(
 def _drivers(staff: tuple[Staff, ...]) -> tuple[Staff, ...]:
     """The staff who drive, in the order given; kept while ``staff`` is the
     very same tuple (an organisation's), so that ranking them is remembered."""
-    found = _DRIVERS.get(id(staff))
-    if found is None or found[0] is not staff:
-        found = (staff, tuple(p for p in staff if p.driver))
-        if len(_DRIVERS) >= 64:
-            _DRIVERS.clear()
-        _DRIVERS[id(staff)] = found
-    return found[1]
-
-
-#: Drivers by the id of the staff tuple they came from, held with it (so no
-#: other tuple can come to have its id).
-_DRIVERS: dict[int, tuple[tuple[Staff, ...], tuple[Staff, ...]]] = {}
+    return _kept_with(_DRIVERS, id(staff), staff, lambda: tuple(p for p in staff if p.driver))
 
 
 def _span(run: _Run) -> str:
