@@ -45,7 +45,7 @@ plus 10 million km per rider left out, so room comes first, then ride limits,
 then distance. A rider whose direct ride alone is over the limit has that
 direct ride as their own limit while solving (and is still reported).
 
-A run of up to seven riders (most of a day's runs) is solved exactly, if
+A run of up to eight riders (most of a day's runs) is solved exactly, if
 its vehicles leave from one or two places (or more, for fewer riders: the
 work grows with the places times 2**riders). Each vehicle's cheapest route
 over every set of riders is built up one stop at a time, keeping for each
@@ -53,7 +53,7 @@ set and last stop only the orders no other order beats on both cost so far
 and time of arrival (a later arrival can only make what follows later);
 the vehicles then share the riders out by dynamic programming over sets,
 carrying as many riders as there is room for (as the search does), at the
-least cost. That costs less than the search below up to seven riders, and
+least cost. That costs less than the search below up to eight riders, and
 finds plans it misses (giving a vehicle another's whole route, say). The
 first answer of such a run is its plan. The cheapest orders from a start
 are remembered apart (the 64 most recent, in this process only), as they
@@ -131,8 +131,8 @@ _STRING_LEN = 8  # longest string of stops one ruin removes from a route
 _HEAT = 3.0  # starting temperature, in mean km per rider of the first plan
 _MEMO = 8192  # searches remembered
 _GLANCE = 10  # rounds without a new best before a search's first answer (rough_over_limit)
-_EXACT = 7  # runs of up to this many riders are solved exactly (see _exact) ...
-_EXACT_WORK = 2 * 7**2 * 2**7  # ... if (starts × riders² × 2**riders) is at most this
+_EXACT = 8  # runs of up to this many riders are solved exactly (see _exact) ...
+_EXACT_WORK = 2 * 8**2 * 2**8  # ... if (starts × riders² × 2**riders) is at most this
 _PAUSED = 4  # searches kept paused after that answer, to be run on if asked for in full
 
 _T = TypeVar("_T")
@@ -1283,12 +1283,11 @@ def rough_over_limit(
     without a new best (or the second start's, if cheaper): a few times
     cheaper than the full search of :func:`plan_routes`, and as good at
     telling whether a fleet is short of vehicles for ride limits. A run
-    solved exactly (up to seven riders from few starts) has its plan as
-    its first answer. The
-    search is kept paused (the four most recent: a paused search holds its
-    matrices), so a :func:`plan_routes` call for the same problem that
-    follows runs it on from there, at no extra cost and to the very plan it
-    would give without the pause. Arguments as for :func:`plan_routes`.
+    solved exactly (up to eight riders from few starts) has its plan as
+    its first answer. The search is kept paused (the four most recent: a
+    paused search holds its matrices), so a :func:`plan_routes` call for
+    the same problem that follows runs it on from there, at no extra cost
+    and to the very plan it would give without the pause. Arguments as for :func:`plan_routes`.
     """
     rs, _, args = _drop_form(
         tuple(riders), tuple(vehicles), direction, travel, max_ride_minutes, stop_minutes
