@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time as _time
 from datetime import UTC, date, datetime, time, timedelta
 
 import attrs
@@ -129,9 +131,10 @@ def test_a_crash_between_recording_and_replanning_is_mended_by_the_roll(loom: Lo
 
 
 class FlakyStore(MemoryStore):
-    def __init__(self) -> None:
+    def __init__(self, background: bool = False) -> None:
         super().__init__()
         self.fail_on: date | None = None
+        self.writes_in_background = background  # type: ignore[misc]
 
     def put_day(self, day: PlannedDay) -> bool:
         if day.date == self.fail_on:
@@ -139,8 +142,9 @@ class FlakyStore(MemoryStore):
         return super().put_day(day)
 
 
-def test_a_failed_roll_is_logged_and_the_next_one_completes(clock: Clock) -> None:
-    store = FlakyStore()
+@pytest.mark.parametrize("background", [False, True], ids=["at-once", "in-background"])
+def test_a_failed_roll_is_logged_and_the_next_one_completes(clock: Clock, background: bool) -> None:
+    store = FlakyStore(background)
     loom = Loom(store, clock=clock)
     loom.load(seed_organisation(), weeks=2)
     clock.set_local(2026, 10, 5, 0, 5)
@@ -430,3 +434,64 @@ def test_inputs_reloaded_as_the_window_moves_on_keep_what_was_planned(
     assert set(worked_out) == {"centre-wed"}
     for d in loom.window().days():
         assert loom.day(d) == from_scratch(loom, d)
+
+
+class WatchedStore(MemoryStore):
+    """Writes days in the background, noting each write's thread and overlap."""
+
+    writes_in_background = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[date, int]] = []
+        self.busy = self.most_busy = 0
+        self.lock = threading.Lock()
+
+    def put_day(self, day: PlannedDay) -> bool:
+        with self.lock:
+            self.busy += 1
+            self.most_busy = max(self.most_busy, self.busy)
+        try:
+            _time.sleep(0.002)  # a server's round trip, for planning to overlap
+            self.writes.append((day.date, threading.get_ident()))
+            return super().put_day(day)
+        finally:
+            with self.lock:
+                self.busy -= 1
+
+
+def test_days_written_in_the_background_are_written_in_order_before_the_call_returns(
+    clock: Clock,
+) -> None:
+    store = WatchedStore()
+    loom = make_loom(clock, weeks=4, store=store)
+    window = list(loom.window().days())
+    assert [d for d, _ in store.writes] == window
+    assert {t for _, t in store.writes} != {threading.get_ident()}
+    assert store.most_busy == 1  # one at a time
+    store.writes.clear()
+    loom.record(Enrolment(program_id="centre-wed", participant_id="john", start=window[0]))
+    wednesdays = [d for d in window if d.weekday() == 2]
+    assert [d for d, _ in store.writes] == wednesdays  # all written on return
+    for day in window:
+        assert loom.day(day) == from_scratch(loom, day)
+
+
+def test_a_planning_error_raises_after_the_days_before_it_are_written(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = WatchedStore()
+    loom = make_loom(clock, weeks=2, store=store)
+    store.delete_days()
+
+    def failing(inputs: PlanInputs, days: list[date], workers: int = 1):  # type: ignore[no-untyped-def]
+        for n, day in enumerate(days):
+            if n == 3:
+                raise RuntimeError(f"cannot plan {day}")
+            yield plan_day(inputs, day)
+
+    monkeypatch.setattr("loomcore._service.plan_days", failing)
+    with pytest.raises(RuntimeError, match="cannot plan"):
+        loom.roll()
+    window = list(loom.window().days())
+    assert [p.date for p in store.planned_days()] == window[:3]

@@ -16,14 +16,20 @@ store behave as one.
 * Past days are history and never re-planned, except by
   :meth:`Loom.regenerate_day`. Days that leave the window stay stored until
   the retention period ends (90 days by default), then the roll purges them.
-* Days are written one at a time, in ascending date order.
+* Days are written one at a time, in ascending date order. A store whose
+  writes wait on a server (``Store.writes_in_background``) has them made by
+  one thread of the service's own while the next day is planned: still one
+  at a time, in order, each in its own transaction, and every one done (or
+  its error raised) before the call that planned them returns.
 """
 
 from __future__ import annotations
 
 import time as _time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -78,6 +84,9 @@ _IN_WORKERS_FROM = 14
 _MOST_CACHED = timedelta(weeks=18)
 _LONGEST_WINDOW = timedelta(weeks=MAX_WEEKS)
 _ONE_DAY = timedelta(days=1)
+# Days handed to a background writer and not yet written, at most: planning
+# waits for the oldest beyond this, so a failed write stops it soon
+_WRITES_AHEAD = 2
 
 
 def _utc_now() -> datetime:
@@ -845,14 +854,16 @@ class Loom:
         inputs = self._inputs(days[0], days[-1])
         workers = self.workers if many and len(days) >= _IN_WORKERS_FROM else 1
         plans = plan_days(inputs, days, workers=workers)
-        try:
-            for n, _ in enumerate(days):
-                if until is not None and until():
-                    return days[:n]
-                plan = next(plans)
-                self.store.put_day(PlannedDay(plan=plan, revision=revision, planned_at=now))
-        finally:
-            plans.close()
+        background = len(days) > 1 and self.store.writes_in_background
+        with _Writer(self.store, background=background) as write:
+            try:
+                for n, _ in enumerate(days):
+                    if until is not None and until():
+                        write.wait()
+                        return days[:n]
+                    write(PlannedDay(plan=next(plans), revision=revision, planned_at=now))
+            finally:
+                plans.close()
         return days
 
     def _days_to_plan(self, window: Window) -> list[date]:
@@ -878,3 +889,58 @@ class Loom:
         self.store.append_audit(
             AuditEntry(at=now.astimezone(UTC), by=by, action=action, subject=subject, detail=detail)
         )
+
+
+class _Writer:
+    """``store.put_day`` for each day given, in order: at once, or (with
+    ``background``) by one thread of its own, at most ``_WRITES_AHEAD`` days
+    behind, so the next day is planned while the store waits on its server.
+
+    A write that failed raises its error at the next day given, at
+    :meth:`wait`, or on leaving the block; leaving it waits for every day
+    given (an error of the block's own wins over a write's).
+    """
+
+    def __init__(self, store: Store, *, background: bool) -> None:
+        self._put = store.put_day
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="loom-writer") if background else None
+        self._pending: deque[Future[bool]] = deque()
+        self._failed = False
+
+    def __call__(self, day: PlannedDay) -> None:
+        if self._pool is None:
+            self._put(day)
+            return
+        while len(self._pending) >= _WRITES_AHEAD:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._write, day))
+
+    def _write(self, day: PlannedDay) -> bool:
+        # in the writer's thread: once a write failed, no later day is
+        # written (as when writing at once, where the error stops the rest)
+        if self._failed:
+            return False
+        try:
+            return self._put(day)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def wait(self) -> None:
+        """Until every day given is written; a failed write's error is raised."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self._pool is None:
+            return
+        try:
+            if kind is None:
+                self.wait()
+        finally:
+            # on an error of the block's own the days given are still
+            # written (they are right), but their errors give way to it
+            self._pool.shutdown(wait=True)

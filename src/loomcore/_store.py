@@ -26,6 +26,7 @@ from __future__ import annotations
 import abc
 from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
+from typing import ClassVar
 
 import attrs
 
@@ -144,6 +145,13 @@ class RollEntry:
 
 class Store(abc.ABC):
     """Where the service keeps everything. Implementations must be thread-safe."""
+
+    #: Whether the service should write planned days from a thread of its
+    #: own while it plans the next ones (one at a time, in date order, each
+    #: :meth:`put_day` its own transaction as ever): worth it for a store
+    #: whose writes wait on a server, as planning goes on meanwhile. False
+    #: here; :class:`loomcore_pg.PostgresStore` says True.
+    writes_in_background: ClassVar[bool] = False
 
     # ----------------------------------------------------------- organisation
 

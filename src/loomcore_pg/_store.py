@@ -153,6 +153,9 @@ class PostgresStore(Store):
     ``COPY``).
     """
 
+    # a day's write waits mostly on the server: the service plans the next meanwhile
+    writes_in_background = True
+
     def __init__(self, engine: Engine | str, *, migrate: bool = False) -> None:
         self.engine = (
             create_engine(_url(engine), pool_pre_ping=True) if isinstance(engine, str) else engine
