@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from datetime import date, time, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +38,7 @@ from loomcore import (
     Weekday,
     Weekly,
     Withdrawal,
+    _inputs,
     plan_day,
     shipped_catalogue,
 )
@@ -205,15 +207,53 @@ def test_plan_day_is_pure_and_independent_of_recording_order(
         assert plan_day(shuffled, d) == plan
 
 
+@PURE
+@given(scenario=scenarios(), data=st.data())
+def test_a_chain_of_updates_equals_inputs_built_from_scratch(
+    scenario: tuple[Organisation, list[Record]], data: st.DataObject
+) -> None:
+    # each update shares the tables of the one before, with its changes
+    # over them, folded into new tables past a number of changes (here
+    # drawn small, to fold often): every step must read as built afresh,
+    # and leave every step before it as it was
+    organisation, records = scenario
+    fold_at = data.draw(st.sampled_from([1, 2, 512]), label="fold at")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_inputs._Layered, "_FOLD_AT", fold_at)
+        first = inputs_of(organisation, [])
+        # built now, so that the updates layer over them
+        assert None not in (first._intent_index, first._one_off_index)
+        chain: list[tuple[PlanInputs, list[Record]]] = [(first, [])]
+        waiting = list(records)
+        for _ in range(data.draw(st.integers(1, 6), label="steps")):
+            inputs, held = chain[-1]
+            add = waiting[: data.draw(st.integers(0, min(2, len(waiting))), label="add")]
+            del waiting[: len(add)]
+            remove = data.draw(
+                st.lists(st.sampled_from(held), max_size=2, unique_by=lambda r: r.id)
+                if held
+                else st.just([]),
+                label="remove",
+            )
+            gone = {r.id for r in remove}
+            kept = [r for r in held if r.id not in gone]
+            chain.append((inputs.updated(add=add, remove=remove), kept + add))
+        for inputs, held in chain:
+            scratch = inputs_of(organisation, held)
+            assert _index_contents(inputs) == _index_contents(scratch)
+            for d in days_in_range():
+                assert plan_day(inputs, d) == plan_day(scratch, d)
+
+
 def _index_contents(inputs: PlanInputs) -> tuple[object, ...]:
     intents, one_offs = inputs._intent_index, inputs._one_off_index
     return (
-        {k: list(t.entries) for k, t in intents.timelines.items()},
-        intents.subjects,
-        one_offs.on,
-        one_offs.moves_to,
-        one_offs.reschedules,
-        one_offs.days,
+        {k: list(t.entries) for k, t in intents.timelines.folded().items()},
+        intents.subjects.folded(),
+        one_offs.on.folded(),
+        one_offs.moves_to.folded(),
+        one_offs.reschedules.folded(),
+        one_offs.days.folded(),
     )
 
 

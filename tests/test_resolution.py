@@ -8,6 +8,7 @@ import pytest
 
 from builders import seed_organisation
 from loomcore import (
+    Absence,
     DuplicateIdError,
     Enrolment,
     InvalidRecordError,
@@ -125,6 +126,32 @@ def test_a_long_run_of_updates_keeps_every_record_id_right(
         for absent in {f"r{n}" for n in range(12)} - ids:
             with pytest.raises(InvalidRecordError, match=repr(absent)):
                 inputs.updated(remove=[enrol(absent, D)])
+
+
+def test_one_update_that_touches_a_date_twice_reads_as_built_afresh() -> None:
+    # two absences added on one date, then one of them taken out while a
+    # third is added on it: each step answers for the date as inputs built
+    # from its records do, and the steps before are left as they were
+    def absent(id: str, who: str, at: int) -> Absence:
+        return Absence(
+            id=id,
+            program_id="centre-wed",
+            date=D,
+            participant_id=who,
+            recorded_at=T0 + timedelta(minutes=at),
+        )
+
+    a, b, c = absent("a", "sarah", 1), absent("b", "john", 2), absent("c", "sarah", 3)
+    first = PlanInputs(organisation=seed_organisation(), one_offs=[absent("z", "john", 0)])
+    assert first.one_offs_for("centre-wed", D)  # its index is built
+    second = first.updated(add=[a, b])
+    third = second.updated(add=[c], remove=[a, b])
+    for inputs, held in ((first, ["z"]), (second, ["z", "a", "b"]), (third, ["z", "c"])):
+        scratch = PlanInputs(organisation=seed_organisation(), one_offs=inputs.one_offs)
+        assert [o.id for o in inputs.one_offs] == held
+        for ask in (inputs, scratch):
+            assert [o.id for o in ask.one_offs_for("centre-wed", D)] == held
+            assert [o.id for o in ask.one_offs_touching(D)] == held
 
 
 def test_each_program_field_is_its_own_question() -> None:

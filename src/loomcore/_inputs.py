@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -452,6 +452,75 @@ class _Ids:
         return _Ids(self.base, frozenset(added), frozenset(gone))
 
 
+_K = TypeVar("_K")
+_D = TypeVar("_D")
+_ABSENT: Any = object()
+
+
+class _Layered(Generic[_K, _V]):
+    """A dictionary read as a few changes over one shared with the index it
+    was updated from: what one edit changes in a table of thousands of
+    entries, without copying the table (a fresh copy costs its copying and
+    is then walked by the cyclic collector's young collections until it is
+    old). The changes are folded into a new table once they are many.
+
+    Read-only: :meth:`changed` gives a new one. Pickles as one plain table.
+    """
+
+    __slots__ = ("base", "over")
+
+    _FOLD_AT = 512
+
+    def __init__(self, base: dict[_K, _V], over: dict[_K, Any] | None = None) -> None:
+        self.base = base
+        # key -> new value, or _ABSENT for a key taken out
+        self.over: dict[_K, Any] = over or {}
+
+    @overload
+    def get(self, key: _K) -> _V | None: ...
+
+    @overload
+    def get(self, key: _K, default: _D) -> _V | _D: ...
+
+    def get(self, key: _K, default: Any = None) -> Any:
+        """The value of ``key``, or ``default``."""
+        over = self.over
+        if over and key in over:
+            found = over[key]
+            return default if found is _ABSENT else found
+        return self.base.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        over = self.over
+        if over and key in over:
+            return over[key] is not _ABSENT
+        return key in self.base
+
+    def changed(self, new: Mapping[_K, Any]) -> _Layered[_K, _V]:
+        """These entries with ``new``'s put in (a value of ``_ABSENT`` takes its key out)."""
+        over = {**self.over, **new}
+        if len(over) > self._FOLD_AT:
+            return _Layered(self._folded(over))
+        return _Layered(self.base, over)
+
+    def folded(self) -> dict[_K, _V]:
+        """Every entry, as one plain dictionary (a copy)."""
+        return self._folded(self.over)
+
+    def _folded(self, over: Mapping[_K, Any]) -> dict[_K, _V]:
+        table = dict(self.base)
+        for key, value in over.items():
+            if value is _ABSENT:
+                table.pop(key, None)
+            else:
+                table[key] = value
+        return table
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # _ABSENT is this process's own object: another one gets the table plain
+        return (_Layered, (self.folded(),))
+
+
 def _record_order(r: Intent | OneOff) -> tuple[datetime, str]:
     return (r.recorded_at or _EPOCH, r.id)
 
@@ -465,16 +534,17 @@ def _entries(intent: Intent) -> Iterator[tuple[Key, _Entry]]:
 class _IntentIndex:
     """Timelines by question, and the subjects each (kind, program) names.
 
-    Never changed once built: :meth:`updated` copies the dictionaries and
-    replaces only the timelines of the questions the changed records answer.
+    Never changed once built: :meth:`updated` gives a new index that shares
+    these tables, with only the timelines of the questions the changed
+    records answer (and the subjects they name) replaced (see :class:`_Layered`).
     """
 
     __slots__ = ("subjects", "timelines")
 
     def __init__(
         self,
-        timelines: dict[Key, _Timeline],
-        subjects: dict[tuple[str, str], tuple[str, ...]],
+        timelines: _Layered[Key, _Timeline],
+        subjects: _Layered[tuple[str, str], tuple[str, ...]],
     ) -> None:
         self.timelines = timelines
         self.subjects = subjects
@@ -491,12 +561,14 @@ class _IntentIndex:
         for kind, program, subject in timelines:
             if kind != "field":
                 subjects[(kind, program)].add(subject)
-        return cls(timelines, {k: tuple(sorted(v)) for k, v in subjects.items()})
+        return cls(
+            _Layered(timelines), _Layered({k: tuple(sorted(v)) for k, v in subjects.items()})
+        )
 
     def updated(self, add: Sequence[Intent], remove: Sequence[Intent]) -> _IntentIndex:
         if not add and not remove:
             return self
-        timelines, subjects = dict(self.timelines), dict(self.subjects)
+        timelines, subjects = self.timelines, self.subjects
         gone = {r.id for r in remove}
         changed: dict[Key, list[_Entry]] = {}
         for key, _ in (pair for r in remove for pair in answers(r)):
@@ -509,42 +581,46 @@ class _IntentIndex:
                     old = timelines.get(key)
                     changed[key] = list(old.entries) if old else []
                 changed[key].append(entry)
+        new_timelines: dict[Key, Any] = {}
+        new_subjects: dict[tuple[str, str], Any] = {}
         for key, entries in changed.items():
             kind, program, subject = key
             had = key in timelines
-            if entries:
-                timelines[key] = _Timeline(entries)
-            else:
-                timelines.pop(key, None)
+            new_timelines[key] = _Timeline(entries) if entries else _ABSENT
             if kind == "field" or had == bool(entries):
                 continue
-            names = set(subjects.get((kind, program), ()))
+            if (kind, program) in new_subjects:
+                named = new_subjects[(kind, program)]
+                names = set() if named is _ABSENT else set(named)
+            else:
+                names = set(subjects.get((kind, program), ()))
             if entries:
                 names.add(subject)
             else:
                 names.discard(subject)
-            if names:
-                subjects[(kind, program)] = tuple(sorted(names))
-            else:
-                subjects.pop((kind, program), None)
-        return _IntentIndex(timelines, subjects)
+            new_subjects[(kind, program)] = tuple(sorted(names)) if names else _ABSENT
+        return _IntentIndex(timelines.changed(new_timelines), subjects.changed(new_subjects))
 
 
 class _OneOffIndex:
     """One-offs by (program, date), by (program, moved-to date), reschedules
-    by program, and one-offs by every date they can change; each in record order."""
+    by program, and one-offs by every date they can change; each in record order.
+
+    Never changed once built: :meth:`updated` gives a new index that shares
+    these tables, with only the entries the changed one-offs are in replaced.
+    """
 
     __slots__ = ("days", "moves_to", "on", "reschedules")
 
-    def __init__(self, tables: Mapping[str, dict[Any, tuple[Any, ...]]]) -> None:
-        self.on: dict[tuple[str, date], tuple[OneOff, ...]] = tables["on"]
-        self.moves_to: dict[tuple[str, date], tuple[Reschedule, ...]] = tables["moves_to"]
-        self.reschedules: dict[str, tuple[Reschedule, ...]] = tables["reschedules"]
-        self.days: dict[date, tuple[OneOff, ...]] = tables["days"]
+    def __init__(self, tables: Mapping[str, _Layered[Any, tuple[Any, ...]]]) -> None:
+        self.on: _Layered[tuple[str, date], tuple[OneOff, ...]] = tables["on"]
+        self.moves_to: _Layered[tuple[str, date], tuple[Reschedule, ...]] = tables["moves_to"]
+        self.reschedules: _Layered[str, tuple[Reschedule, ...]] = tables["reschedules"]
+        self.days: _Layered[date, tuple[OneOff, ...]] = tables["days"]
 
     @staticmethod
     def _places(o: OneOff) -> Iterator[tuple[str, Any]]:
-        """Which of the four dictionaries ``o`` is in, and under which key."""
+        """Which of the four tables ``o`` is in, and under which key."""
         yield "on", (o.program_id, o.date)
         if isinstance(o, Reschedule):
             yield "moves_to", (o.program_id, o.to_date)
@@ -561,7 +637,7 @@ class _OneOffIndex:
             for name, key in cls._places(o):
                 grouped[name][key].append(o)
         made = {
-            name: {k: tuple(sorted(v, key=_record_order)) for k, v in table.items()}
+            name: _Layered({k: tuple(sorted(v, key=_record_order)) for k, v in table.items()})
             for name, table in grouped.items()
         }
         return cls(made)
@@ -569,20 +645,24 @@ class _OneOffIndex:
     def updated(self, add: Sequence[OneOff], remove: Sequence[OneOff]) -> _OneOffIndex:
         if not add and not remove:
             return self
-        tables: dict[str, dict[Any, tuple[Any, ...]]] = {
-            name: dict(getattr(self, name)) for name in self.__slots__
-        }
+        # the new entries of each table; _ABSENT for a key taken out
+        new: dict[str, dict[Any, Any]] = {name: {} for name in self.__slots__}
+
+        def now(name: str, key: Any) -> tuple[Any, ...]:
+            if key in new[name]:
+                found = new[name][key]
+                return () if found is _ABSENT else found
+            table: _Layered[Any, tuple[Any, ...]] = getattr(self, name)
+            return table.get(key, ())
+
         gone = {r.id for r in remove}
         for o in remove:
             for name, key in self._places(o):
-                kept = tuple(x for x in tables[name].get(key, ()) if x.id not in gone)
-                if kept:
-                    tables[name][key] = kept
-                else:
-                    tables[name].pop(key, None)
+                kept = tuple(x for x in now(name, key) if x.id not in gone)
+                new[name][key] = kept if kept else _ABSENT
         for o in add:
             for name, key in self._places(o):
-                tables[name][key] = tuple(
-                    sorted((*tables[name].get(key, ()), o), key=_record_order)
-                )
-        return _OneOffIndex(tables)
+                new[name][key] = tuple(sorted((*now(name, key), o), key=_record_order))
+        return _OneOffIndex(
+            {name: getattr(self, name).changed(new[name]) for name in self.__slots__}
+        )
