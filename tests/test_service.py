@@ -495,3 +495,43 @@ def test_a_planning_error_raises_after_the_days_before_it_are_written(
         loom.roll()
     window = list(loom.window().days())
     assert [p.date for p in store.planned_days()] == window[:3]
+
+
+def test_a_failed_write_is_the_error_raised_though_planning_fails_after_it(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the writer is behind: planning goes on past the day whose write failed
+    # and fails itself, but the first error is the write's (as when writing
+    # at once, which would never have planned on)
+    store = FlakyStore(background=True)
+    loom = make_loom(clock, weeks=2, store=store)
+    store.delete_days()
+    window = list(loom.window().days())
+    store.fail_on = window[0]
+
+    def failing(inputs: PlanInputs, days: list[date], workers: int = 1):  # type: ignore[no-untyped-def]
+        for n, day in enumerate(days):
+            if n == 2:
+                raise RuntimeError(f"cannot plan {day}")
+            yield plan_day(inputs, day)
+
+    monkeypatch.setattr("loomcore._service.plan_days", failing)
+    with pytest.raises(ConnectionError, match="database went away"):
+        loom.roll()
+    assert store.planned_days() == ()
+
+
+def test_days_are_written_at_once_when_threads_take_no_more_work(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as when the interpreter is shutting down and a host thread still edits
+    store = WatchedStore()
+    loom = make_loom(clock, weeks=4, store=store)
+    monkeypatch.setattr("concurrent.futures.thread._shutdown", True)
+    store.writes.clear()
+    window = list(loom.window().days())
+    loom.record(Enrolment(program_id="centre-wed", participant_id="john", start=window[0]))
+    assert [d for d, _ in store.writes] == [d for d in window if d.weekday() == 2]
+    assert {t for _, t in store.writes} == {threading.get_ident()}
+    for day in window:
+        assert loom.day(day) == from_scratch(loom, day)

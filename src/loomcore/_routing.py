@@ -132,7 +132,8 @@ _HEAT = 3.0  # starting temperature, in mean km per rider of the first plan
 _MEMO = 8192  # searches remembered
 _GLANCE = 10  # rounds without a new best before a search's first answer (rough_over_limit)
 _EXACT = 8  # runs of up to this many riders are solved exactly (see _exact) ...
-_EXACT_WORK = 2 * 8**2 * 2**8  # ... if (starts × riders² × 2**riders) is at most this
+_EXACT_WORK = 2 * 7**2 * 2**7  # ... if (starts × riders² × 2**riders) is at most this,
+_EXACT_STARTS = 2  # ... or, at eight riders, if they start from at most this many places
 _PAUSED = 4  # searches kept paused after that answer, to be run on if asked for in full
 
 _T = TypeVar("_T")
@@ -296,7 +297,11 @@ class _Problem:
             key = (tuple(self.D[s][: self.n]), tuple(self.T[s][: self.n]))
             self.origins.setdefault(key, []).append(v)
         # solved exactly when that is cheap: few riders, from few places
-        self.exact = self.n <= _EXACT and len(self.origins) * self.n**2 * 2**self.n <= _EXACT_WORK
+        starts = len(self.origins)
+        self.exact = self.n <= _EXACT and (
+            starts * self.n**2 * 2**self.n <= _EXACT_WORK
+            or (self.n == _EXACT and starts <= _EXACT_STARTS)
+        )
 
     def _direct(self, u: int) -> float:
         """The shortest ride ``u`` could have alone: their limit if over ``max_ride``."""

@@ -896,9 +896,13 @@ class _Writer:
     ``background``) by one thread of its own, at most ``_WRITES_AHEAD`` days
     behind, so the next day is planned while the store waits on its server.
 
-    A write that failed raises its error at the next day given, at
-    :meth:`wait`, or on leaving the block; leaving it waits for every day
-    given (an error of the block's own wins over a write's).
+    The first write that fails stops the rest: no later day is written, and
+    its error is raised at the next day given once it is known, at
+    :meth:`wait`, or on leaving the block, where it wins over an error of
+    the block's own (which then becomes its context): that planning went
+    on at all is the writer's doing. Leaving the block waits for every day
+    given. Once the interpreter is shutting down (no new work for threads)
+    the days are written at once.
     """
 
     def __init__(self, store: Store, *, background: bool) -> None:
@@ -908,12 +912,19 @@ class _Writer:
         self._failed = False
 
     def __call__(self, day: PlannedDay) -> None:
-        if self._pool is None:
-            self._put(day)
-            return
-        while len(self._pending) >= _WRITES_AHEAD:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._write, day))
+        if self._pool is not None:
+            if self._failed:
+                self.wait()  # raises the failed write's error
+            while len(self._pending) >= _WRITES_AHEAD:
+                self._pending.popleft().result()
+            try:
+                self._pending.append(self._pool.submit(self._write, day))
+                return
+            except RuntimeError:  # the interpreter is shutting down
+                self.wait()
+                self._pool.shutdown(wait=True)
+                self._pool = None
+        self._put(day)
 
     def _write(self, day: PlannedDay) -> bool:
         # in the writer's thread: once a write failed, no later day is
@@ -941,6 +952,8 @@ class _Writer:
             if kind is None:
                 self.wait()
         finally:
-            # on an error of the block's own the days given are still
-            # written (they are right), but their errors give way to it
+            # the days given are still written (they are right)
             self._pool.shutdown(wait=True)
+        failed = next((f for f in self._pending if f.exception() is not None), None)
+        if failed is not None:  # a write failed first: its error, not the block's
+            raise failed.exception()  # type: ignore[misc]
