@@ -477,20 +477,25 @@ def test_days_written_in_the_background_are_written_in_order_before_the_call_ret
         assert loom.day(day) == from_scratch(loom, day)
 
 
+def planning_fails_at(failing: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's planning raises on the ``failing``-th day (from 0) it is given."""
+
+    def plan(inputs: PlanInputs, days: list[date], workers: int = 1):  # type: ignore[no-untyped-def]
+        for n, day in enumerate(days):
+            if n == failing:
+                raise RuntimeError(f"cannot plan {day}")
+            yield plan_day(inputs, day)
+
+    monkeypatch.setattr("loomcore._service.plan_days", plan)
+
+
 def test_a_planning_error_raises_after_the_days_before_it_are_written(
     clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = WatchedStore()
     loom = make_loom(clock, weeks=2, store=store)
     store.delete_days()
-
-    def failing(inputs: PlanInputs, days: list[date], workers: int = 1):  # type: ignore[no-untyped-def]
-        for n, day in enumerate(days):
-            if n == 3:
-                raise RuntimeError(f"cannot plan {day}")
-            yield plan_day(inputs, day)
-
-    monkeypatch.setattr("loomcore._service.plan_days", failing)
+    planning_fails_at(3, monkeypatch)
     with pytest.raises(RuntimeError, match="cannot plan"):
         loom.roll()
     window = list(loom.window().days())
@@ -508,14 +513,7 @@ def test_a_failed_write_is_the_error_raised_though_planning_fails_after_it(
     store.delete_days()
     window = list(loom.window().days())
     store.fail_on = window[0]
-
-    def failing(inputs: PlanInputs, days: list[date], workers: int = 1):  # type: ignore[no-untyped-def]
-        for n, day in enumerate(days):
-            if n == 2:
-                raise RuntimeError(f"cannot plan {day}")
-            yield plan_day(inputs, day)
-
-    monkeypatch.setattr("loomcore._service.plan_days", failing)
+    planning_fails_at(2, monkeypatch)
     with pytest.raises(ConnectionError, match="database went away"):
         loom.roll()
     assert store.planned_days() == ()
