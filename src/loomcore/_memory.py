@@ -18,7 +18,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
-from operator import itemgetter
+from itertools import chain
 
 import attrs
 
@@ -34,39 +34,37 @@ __all__ = ["MemoryStore"]
 _SPANS = (7, 31, 92, 366, 1096)
 
 
-_first, _second = itemgetter(0), itemgetter(1)
+class _Buckets:
+    """Items by an integer key (a date's ordinal): one list per key, in the
+    order added, and the keys sorted when next read after a new one.
 
+    Adding costs an append; nothing is sorted but the distinct keys (a few
+    thousand dates, where the items are hundreds of thousands of records).
+    """
 
-class _Sorted:
-    """Items by an integer key; additions are sorted in when next read."""
-
-    __slots__ = ("_pending", "items", "keys")
+    __slots__ = ("_buckets", "_keys", "_sorted")
 
     def __init__(self) -> None:
-        self.keys: list[int] = []
-        self.items: list[Record] = []
-        self._pending: list[tuple[int, Record]] = []
+        self._buckets: dict[int, list[Record]] = {}
+        self._keys: list[int] = []
+        self._sorted = True
 
     def add(self, key: int, item: Record) -> None:
-        self._pending.append((key, item))
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            self._buckets[key] = [item]
+            self._sorted = False
+        else:
+            bucket.append(item)
 
-    def between(self, lo: int, hi: int) -> list[Record]:
-        if self._pending:
-            self._settle()
-        return self.items[bisect_left(self.keys, lo) : bisect_right(self.keys, hi)]
-
-    def _settle(self) -> None:
-        pending, self._pending = self._pending, []
-        if len(pending) < 64:
-            for key, item in pending:
-                i = bisect_right(self.keys, key)
-                self.keys.insert(i, key)
-                self.items.insert(i, item)
-            return
-        merged = [*zip(self.keys, self.items, strict=True), *pending]
-        merged.sort(key=_first)
-        self.keys = list(map(_first, merged))
-        self.items = list(map(_second, merged))
+    def between(self, lo: int, hi: int) -> Iterator[Record]:
+        """The items with keys in ``[lo, hi]``, by key, each key's in the order added."""
+        if not self._sorted:
+            self._keys = sorted(self._buckets)
+            self._sorted = True
+        keys = self._keys
+        span = keys[bisect_left(keys, lo) : bisect_right(keys, hi)]
+        return chain.from_iterable(map(self._buckets.__getitem__, span))
 
 
 class _RecordIndex:
@@ -74,9 +72,9 @@ class _RecordIndex:
 
     def __init__(self) -> None:
         self.seq: dict[str, int] = {}
-        self._spans = [_Sorted() for _ in _SPANS]
+        self._spans = [_Buckets() for _ in _SPANS]
         self._long: list[Intent] = []
-        self._one_off_days = _Sorted()
+        self._one_off_days = _Buckets()
         self._one_offs_on: dict[tuple[str, date], list[OneOff]] = {}
 
     def add(self, record: Record) -> None:
