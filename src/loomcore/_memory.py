@@ -18,7 +18,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
-from itertools import chain
+from itertools import chain, count
 
 import attrs
 
@@ -124,7 +124,11 @@ class MemoryStore(Store):
         self._index = _RecordIndex()
         self._retractions: dict[str, Retraction] = {}  # by target id
         self._retraction_ids: set[str] = set()
-        self._changes: list[Change] = []
+        # the change log as two columns, kind and record id (None for an
+        # organisation), made into Change values when read: hundreds of
+        # thousands of strings the garbage collector need not look at
+        self._change_kinds: list[str] = []
+        self._change_ids: list[str | None] = []
         self._days: dict[date, PlannedDay] = {}
         self._day_keys: list[date] = []
         self._weeks: int | None = None
@@ -147,9 +151,9 @@ class MemoryStore(Store):
     # ----------------------------------------------------------- records
 
     def _change(self, kind: str, record: Record | None) -> int:
-        revision = len(self._changes) + 1
-        self._changes.append(Change(revision=revision, kind=kind, record=record))
-        return revision
+        self._change_kinds.append(kind)
+        self._change_ids.append(None if record is None else record.id)
+        return len(self._change_kinds)
 
     def _taken(self, id: str) -> bool:
         return id in self._records or id in self._retraction_ids
@@ -215,11 +219,21 @@ class MemoryStore(Store):
 
     def revision(self) -> int:
         with self._lock:
-            return len(self._changes)
+            return len(self._change_kinds)
 
     def changes_since(self, revision: int) -> tuple[Change, ...]:
         with self._lock:
-            return tuple(self._changes[max(revision, 0) :])
+            first = max(revision, 0)
+            records = self._records
+            return tuple(
+                Change(revision=n, kind=kind, record=None if id is None else records[id])
+                for n, kind, id in zip(
+                    count(first + 1),
+                    self._change_kinds[first:],
+                    self._change_ids[first:],
+                    strict=False,
+                )
+            )
 
     # ----------------------------------------------------------- planned days
 
