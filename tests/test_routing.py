@@ -766,6 +766,26 @@ def test_a_run_of_eight_riders_gets_the_cheapest_plan_there_is() -> None:
     assert cost == pytest.approx(best[1], abs=1e-6)
 
 
+def test_twin_vehicles_split_a_run_the_same_way_every_time() -> None:
+    # two pairs of neighbours, east and west, and two identical vans of two
+    # seats: either van may take either pair at exactly the same cost. Ties
+    # go to the first plan found, in which the first van (by key) takes the
+    # first riders (by key).
+    riders = [
+        Rider(key="a", location=at(12, 1)),
+        Rider(key="b", location=at(13, -1)),
+        Rider(key="c", location=at(-12, 1)),
+        Rider(key="d", location=at(-13, -1)),
+    ]
+    vans = [bus("v2", seats=2), bus("v1", seats=2)]
+    for direction in ("pickup", "dropoff"):
+        plan = plan_routes(riders, vans, direction=direction)
+        assert {r.vehicle: sorted(r.riders) for r in plan.routes} == {
+            "v1": ["a", "b"],
+            "v2": ["c", "d"],
+        }
+
+
 def test_riders_are_left_out_only_for_want_of_room_however_late() -> None:
     # homes 150 km around the venue: whoever comes later rides hours over the limit
     ring = [
