@@ -180,16 +180,36 @@ class GreatCircleTravel:
         """Haversine distance times ``road_factor``, the same either way."""
         if (b.lat, b.lon) < (a.lat, a.lon):  # one order of the two points: exactly symmetric
             a, b = b, a
-        p1, p2 = math.radians(a.lat), math.radians(b.lat)
-        h = (
-            math.sin((p2 - p1) / 2) ** 2
-            + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b.lon - a.lon) / 2) ** 2
-        )
-        return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h))) * self.road_factor
+        key = (a.lat, a.lon, b.lat, b.lon)
+        arc = _ARCS.get(key)
+        if arc is None:
+            arc = _arc(*key)
+            if len(_ARCS) >= _MOST_ARCS:
+                _ARCS.clear()  # one step, safe beside another thread's lookups
+            _ARCS[key] = arc
+        return arc * self.road_factor
 
     def minutes(self, a: Location, b: Location) -> float:
         """``km`` at ``speed_kmh``."""
         return self.km(a, b) / self.speed_kmh * 60.0
+
+
+def _arc(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle km between two points (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+#: Great-circle km by pair of points (lat, lon, lat, lon; the lesser point
+#: first): a day's runs measure the same homes, depots and venues again and
+#: again (17,000 pairs in 170,000 measurements over the benchmark's roll and
+#: a month of edits). Emptied when full.
+_ARCS: dict[tuple[float, float, float, float], float] = {}
+_MOST_ARCS = 1 << 16
 
 
 def _key(inst: object, attribute: attrs.Attribute[str], value: str) -> None:
