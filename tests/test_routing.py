@@ -786,6 +786,29 @@ def test_twin_vehicles_split_a_run_the_same_way_every_time() -> None:
         }
 
 
+@pytest.mark.parametrize("bad", [-0.5, math.inf, -math.inf, math.nan])
+@pytest.mark.parametrize("measure", ["km", "minutes"])
+def test_a_travel_model_giving_a_negative_or_non_finite_figure_is_refused(
+    bad: float, measure: str
+) -> None:
+    class Odd:
+        """Great-circle figures, but one leg (the first rider to the second) is off."""
+
+        def km(self, a: Location, b: Location) -> float:
+            return (
+                bad if measure == "km" and (a, b) == (far.location, near.location) else GC.km(a, b)
+            )
+
+        def minutes(self, a: Location, b: Location) -> float:
+            if measure == "minutes" and (a, b) == (far.location, near.location):
+                return bad
+            return GC.minutes(a, b)
+
+    far, near = Rider(key="far", location=at(9, 2)), Rider(key="near", location=at(2, 1))
+    with pytest.raises(InvalidRecordError, match="negative or non-finite"):
+        plan_routes([far, near], [bus()], direction="dropoff", travel=Odd())
+
+
 def test_riders_are_left_out_only_for_want_of_room_however_late() -> None:
     # homes 150 km around the venue: whoever comes later rides hours over the limit
     ring = [

@@ -347,7 +347,8 @@ def _matrices(
     else:
         mins = _table(places, travel.minutes, symmetric)
     for row in km + mins:
-        if not all(0.0 <= x < math.inf for x in row):
+        # none negative (the least is not), none infinite or NaN (the sum is finite)
+        if not (min(row) >= 0.0 and math.isfinite(sum(row))):
             raise InvalidRecordError("the travel model returned a negative or non-finite value")
     ids = [index[p] for p in points]
     if transpose:
