@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
-from ._inputs import PlanInputs
+from ._inputs import DAY_WIDE, PlanInputs
 from ._model import Staff
 from ._records import StaffSwap
 
@@ -110,13 +110,10 @@ class _Book:
         self.inputs = inputs
         self.day = day
         self.busy: dict[str, list[tuple[datetime, datetime]]] = {}
-        self._on_leave: dict[str, bool] = {}
+        self._on_leave = _on_leave(inputs, day)
 
     def on_leave(self, staff_id: str) -> bool:
-        if staff_id not in self._on_leave:
-            r = self.inputs.resolve(("leave", "", staff_id), self.day, False)
-            self._on_leave[staff_id] = bool(r.value)
-        return self._on_leave[staff_id]
+        return staff_id in self._on_leave
 
     def can_work(self, person: Staff, start: datetime, end: datetime) -> bool:
         if self.on_leave(person.id):
@@ -135,6 +132,22 @@ class _Book:
 
     def take(self, staff_id: str, start: datetime, end: datetime) -> None:
         self.busy.setdefault(staff_id, []).append((start, end))
+
+
+def _on_leave(inputs: PlanInputs, day: date) -> frozenset[str]:
+    """Ids of the staff on leave on ``day``, remembered for the day (leave
+    records belong to no program: a change to them drops the day-wide memo's
+    days from its start)."""
+    memo = inputs._memo(DAY_WIDE)
+    key = ("leave", day)
+    found: frozenset[str] | None = memo.get(key)
+    if found is None:
+        found = memo[key] = frozenset(
+            sid
+            for sid in inputs.subjects("leave", DAY_WIDE)
+            if inputs.resolve(("leave", DAY_WIDE, sid), day, False).value
+        )
+    return found
 
 
 def stable_rank(*parts: object) -> bytes:
