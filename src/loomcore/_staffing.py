@@ -196,6 +196,7 @@ def _kept_with(
 #: staff they came from: see _kept_with.
 _RANKED: dict[tuple[tuple[str | int, ...], int], tuple[Any, tuple[Any, ...]]] = {}
 _DRIVERS: dict[int, tuple[Any, tuple[Staff, ...]]] = {}
+_PLACES: dict[int, tuple[Any, dict[str, int]]] = {}
 _MOST_KEPT = 8192
 
 
@@ -369,7 +370,10 @@ def assign_drivers(
         crew = {s.staff_id for s in shifts.get(run.instance_id, ()) if s.staff_id}
         # the program's order of drivers, the instance's own crew first
         order = ranked((program, "driver", 0), drivers)
-        own = [p for p in order if p.id in crew]
+        place = _places(order)
+        own = sorted(
+            (p for p in map(inputs.staff.get, crew) if p and p.id in place), key=_by(place)
+        )
         others = (p for p in order if p.id not in crew)
         person = next(
             (p for p in chain(own, others) if book.can_work(p, run.departs, run.arrives)), None
@@ -394,6 +398,16 @@ def assign_drivers(
                 )
             )
     return chosen, {k: tuple(v) for k, v in extra.items()}, notes
+
+
+def _places(order: Sequence[Staff]) -> dict[str, int]:
+    """Each person's place in ``order`` (a ranked pool), by id; kept while
+    ``order`` is the very same object, as :func:`ranked` keeps it."""
+    return _kept_with(_PLACES, id(order), order, lambda: {p.id: i for i, p in enumerate(order)})
+
+
+def _by(place: dict[str, int]) -> Callable[[Staff], int]:
+    return lambda p: place[p.id]
 
 
 def _drivers(staff: tuple[Staff, ...]) -> tuple[Staff, ...]:
