@@ -14,6 +14,7 @@ from loomcore import Loom, Store
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
+import phases
 import roll
 from scale_org import Generated, Sizes, generate, load_memory, load_postgres
 
@@ -122,3 +123,25 @@ def test_main_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert '"full_roll_s"' in out
     assert '"peak_rss_mb"' in out
+
+
+def test_phases_stop_where_asked(generated: Generated) -> None:
+    loaded = phases.run_until("load", generated, weeks=4, nights=2, edits=2)
+    assert loaded.revision() == len(generated.records) + 1  # and the organisation
+    assert loaded.planned_days() == ()
+    rolled = phases.run_until("roll", generated, weeks=4, nights=2, edits=2)
+    assert len(rolled.planned_days()) == 28
+    assert rolled.revision() == loaded.revision()
+    edited = phases.run_until("edits", generated, weeks=4, nights=2, edits=2)
+    assert edited.revision() == loaded.revision() + 4
+    assert {c.record.id for c in edited.changes_since(loaded.revision())} == {
+        "edit-2",
+        "edit-3",
+        "edit-4",
+        "edit-5",
+    }
+    _window_matches_from_scratch(
+        edited, attrs.evolve(generated, today=generated.today + timedelta(days=2))
+    )
+    with pytest.raises(ValueError, match="phase must be one of"):
+        phases.run_until("lunch", generated)
