@@ -192,8 +192,8 @@ def _kept_with(
     return out
 
 
-#: Ranked pools by (prefix, id of the pool), and drivers by the id of the
-#: staff they came from: see _kept_with.
+#: Ranked pools by (prefix, id of the pool), drivers by the id of the staff
+#: they came from, and each ranked pool's places by its id: see _kept_with.
 _RANKED: dict[tuple[tuple[str | int, ...], int], tuple[Any, tuple[Any, ...]]] = {}
 _DRIVERS: dict[int, tuple[Any, tuple[Staff, ...]]] = {}
 _PLACES: dict[int, tuple[Any, dict[str, int]]] = {}
