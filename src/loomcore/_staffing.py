@@ -111,17 +111,15 @@ class _Book:
         self.day = day
         self.busy: dict[str, list[tuple[datetime, datetime]]] = {}
         self._on_leave = _on_leave(inputs, day)
-
-    def on_leave(self, staff_id: str) -> bool:
-        return staff_id in self._on_leave
+        self._weekday = day.weekday()
 
     def can_work(self, person: Staff, start: datetime, end: datetime) -> bool:
-        if self.on_leave(person.id):
+        if person.id in self._on_leave:
             return False
-        if not person.available(self.day.weekday(), start.time(), end.time()):
+        if person.availability and not person.available(self._weekday, start.time(), end.time()):
             return False
-        shifts = self.busy.get(person.id, [])
-        if any(s < end and start < e for s, e in shifts):
+        shifts = self.busy.get(person.id, ())
+        if shifts and any(s < end and start < e for s, e in shifts):
             return False
         if person.max_hours_per_day is not None:
             worked = sum((e - s).total_seconds() for s, e in shifts)
