@@ -154,6 +154,21 @@ def test_one_update_that_touches_a_date_twice_reads_as_built_afresh() -> None:
             assert [o.id for o in ask.one_offs_touching(D)] == held
 
 
+def test_updated_inputs_keep_the_organisations_lookups_and_only_those() -> None:
+    first = PlanInputs(organisation=seed_organisation(), intents=[enrol("a", D)])
+    made = (first.participants, first.programs, first.zone)
+    second = first.updated(add=[enrol("b", D + timedelta(days=7), at=1)])
+    # the very dictionaries: no lookup of the organisation is built again
+    kept = (second.participants, second.programs, second.zone)
+    assert all(a is b for a, b in zip(kept, made, strict=True))
+    # a lookup the first never made is made afresh, from the same organisation
+    assert second.staff == {s.id: s for s in seed_organisation().staff}
+    assert (
+        second.resolve(("enrolled", "centre-wed", "sarah"), D + timedelta(days=7), None).source
+        == "b"
+    )
+
+
 def test_each_program_field_is_its_own_question() -> None:
     time_change = ProgramChange(
         id="t",

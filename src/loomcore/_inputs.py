@@ -325,6 +325,13 @@ class PlanInputs:
         object.__setattr__(out, "intents", intents + new_intents if new_intents else intents)
         object.__setattr__(out, "one_offs", one_offs + new_one_offs if new_one_offs else one_offs)
         object.__setattr__(out, "_ids_built", ids.changed({r.id for r in add}, gone))
+        # the same organisation and timezone: the lookups made from them hold
+        for name in _LOOKUPS:
+            try:
+                made = PlanInputs.__dict__[name].__get__(self, PlanInputs)
+            except AttributeError:  # not made yet
+                continue
+            object.__setattr__(out, name, made)
         old_intents = [r for r in remove if isinstance(r, Intent)]
         old_one_offs = [r for r in remove if isinstance(r, OneOff)]
         if self._intents_built is not None:
@@ -365,6 +372,11 @@ class PlanInputs:
     def one_offs_touching(self, day: date) -> tuple[OneOff, ...]:
         """Every one-off whose plan-changing dates include ``day``."""
         return self._one_off_index.days.get(day, ())
+
+
+#: PlanInputs' lookups made from its organisation and timezone (cached
+#: properties, each in a slot of its own), carried over by ``updated``.
+_LOOKUPS = ("zone", "programs", "venues", "participants", "staff", "vehicles")
 
 
 def remembered(memo: dict[Any, Any], key: Any, asked: Any, make: Callable[[], _V]) -> _V:
