@@ -401,3 +401,25 @@ def test_a_naive_clock_is_refused() -> None:
     loom = Loom(MemoryStore(), clock=lambda: datetime(2026, 10, 1))
     with pytest.raises(InvalidRecordError, match="timezone-aware"):
         loom.roll()
+
+
+def test_a_newcomer_is_known_once_the_organisation_has_them(loom: Loom) -> None:
+    # refused against the organisation as it was, then taken once it has them
+    newcomer = Enrolment(program_id="centre-wed", participant_id="newbie", start=WED)
+    with pytest.raises(UnknownParticipantError):
+        loom.record(newcomer)
+    org = loom.store.organisation()
+    more = Participant(id="newbie", name="New Bie", ndis_number="430000999")
+    loom.set_organisation(
+        Organisation(
+            name=org.name,
+            venues=org.venues,
+            participants=(*org.participants, more),
+            staff=org.staff,
+            vehicles=org.vehicles,
+            programs=org.programs,
+        )
+    )
+    assert loom.record(newcomer).participant_id == "newbie"
+    with pytest.raises(UnknownParticipantError):  # and a stranger still is not
+        loom.record(Enrolment(program_id="centre-wed", participant_id="stranger", start=WED))

@@ -117,10 +117,7 @@ _REFERENCES: tuple[tuple[str, str, type[UnknownIdError]], ...] = (
 
 def check_references(organisation: Organisation, records: Iterable[Record]) -> None:
     """Raise for the first record that names something the organisation lacks."""
-    known = {
-        field: {item.id for item in getattr(organisation, field)}
-        for field in ("programs", "participants", "staff", "vehicles", "venues")
-    }
+    known = _known(organisation)
     for r in records:
         if not isinstance(r, RESOURCE_INTENTS) and r.program_id not in known["programs"]:
             raise UnknownProgramError(r.program_id)
@@ -128,6 +125,25 @@ def check_references(organisation: Organisation, records: Iterable[Record]) -> N
             value = getattr(r, attribute, None)
             if value and value not in known[field]:
                 raise error(value)
+
+
+# the ids of the organisation last asked about, by kind: an operator's
+# edits are checked one at a time against the same organisation
+_last_known: tuple[Organisation, dict[str, frozenset[str]]] | None = None
+
+
+def _known(organisation: Organisation) -> dict[str, frozenset[str]]:
+    """The ids the organisation holds, by kind; made once for the organisation last asked about."""
+    global _last_known
+    last = _last_known
+    if last is not None and last[0] is organisation:
+        return last[1]
+    known = {
+        field: frozenset(item.id for item in getattr(organisation, field))
+        for field in ("programs", "participants", "staff", "vehicles", "venues")
+    }
+    _last_known = (organisation, known)
+    return known
 
 
 def describe(record: Record) -> str:
