@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
-from ._inputs import DAY_WIDE, PlanInputs
+from ._inputs import DAY_WIDE, PlanInputs, remembered
 from ._model import Staff
 from ._records import StaffSwap
 
@@ -107,8 +107,6 @@ class _Book:
     """Who works when on the day: overlaps and hours."""
 
     def __init__(self, inputs: PlanInputs, day: date) -> None:
-        self.inputs = inputs
-        self.day = day
         self.busy: dict[str, list[tuple[datetime, datetime]]] = {}
         self._on_leave = _on_leave(inputs, day)
         self._weekday = day.weekday()
@@ -136,16 +134,16 @@ def _on_leave(inputs: PlanInputs, day: date) -> frozenset[str]:
     """Ids of the staff on leave on ``day``, remembered for the day (leave
     records belong to no program: a change to them drops the day-wide memo's
     days from its start)."""
-    memo = inputs._memo(DAY_WIDE)
-    key = ("leave", day)
-    found: frozenset[str] | None = memo.get(key)
-    if found is None:
-        found = memo[key] = frozenset(
+    return remembered(
+        inputs._memo(DAY_WIDE),
+        ("leave", day),
+        (),  # reads nothing beyond the records the memo is kept with
+        lambda: frozenset(
             sid
             for sid in inputs.subjects("leave", DAY_WIDE)
             if inputs.resolve(("leave", DAY_WIDE, sid), day, False).value
-        )
-    return found
+        ),
+    )
 
 
 def stable_rank(*parts: object) -> bytes:
@@ -369,9 +367,7 @@ def assign_drivers(
         # the program's order of drivers, the instance's own crew first
         order = ranked((program, "driver", 0), drivers)
         place = _places(order)
-        own = sorted(
-            (p for p in map(inputs.staff.get, crew) if p and p.id in place), key=_by(place)
-        )
+        own = [order[i] for i in sorted(place[sid] for sid in crew if sid in place)]
         others = (p for p in order if p.id not in crew)
         person = next(
             (p for p in chain(own, others) if book.can_work(p, run.departs, run.arrives)), None
@@ -402,10 +398,6 @@ def _places(order: Sequence[Staff]) -> dict[str, int]:
     """Each person's place in ``order`` (a ranked pool), by id; kept while
     ``order`` is the very same object, as :func:`ranked` keeps it."""
     return _kept_with(_PLACES, id(order), order, lambda: {p.id: i for i, p in enumerate(order)})
-
-
-def _by(place: dict[str, int]) -> Callable[[Staff], int]:
-    return lambda p: place[p.id]
 
 
 def _drivers(staff: tuple[Staff, ...]) -> tuple[Staff, ...]:
