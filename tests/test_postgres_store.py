@@ -250,3 +250,46 @@ def test_the_ledger_rewrites_only_the_lines_of_instances_that_changed(
     put(fewer, a, c)
     put(a, fewer)
     put(a, c)  # ``a`` unchanged first: ``c``'s lines must not take its numbers
+
+
+def test_a_batch_of_days_some_rewritten_elsewhere_reads_back_and_keeps_unchanged_rows(
+    pg_engine: Any,
+) -> None:
+    # one transaction for several days: days only this store wrote are
+    # compared with what it remembers, a day another store rewrote is read
+    clean_database(pg_engine)
+    ours, theirs = PostgresStore(pg_engine), PostgresStore(pg_engine)
+    ours.set_organisation(sample_organisation())
+    ours.add_record(_enrol("a", "ann", date(2026, 10, 1)))
+    days = [date(2026, 10, 7), date(2026, 10, 14), date(2026, 10, 21)]
+    base = _planned_day(days[0], ours).plan.instances[0]
+    assert base.billing_lines
+
+    def on(day: date, inst: Any, suffix: str = "") -> Any:
+        return _named(attrs.evolve(inst, date=day), f"{inst.id}{suffix}")
+
+    def planned(revision: int, day: date, *instances: Any) -> PlannedDay:
+        return PlannedDay(
+            plan=DayPlan(date=day, instances=instances), revision=revision, planned_at=_AT
+        )
+
+    fewer = attrs.evolve(base, billing_lines=base.billing_lines[:1], cancellation_reason="x")
+    first = [planned(1, d, on(d, base), on(d, base, "-b")) for d in days]
+    assert ours.put_days(first) == [True] * 3
+    keys = {d: _instance_keys(pg_engine, d) for d in days}
+    assert theirs.put_day(planned(2, days[1], on(days[1], fewer), on(days[1], base, "-b")))
+    again = [
+        planned(3, days[0], on(days[0], base), on(days[0], fewer, "-b")),
+        planned(3, days[1], on(days[1], base), on(days[1], base, "-b")),
+        planned(3, days[2], on(days[2], base, "-b"), on(days[2], base)),  # swapped places
+    ]
+    assert ours.put_days(again) == [True] * 3
+    for reader in (ours, theirs):
+        assert reader.planned_days() == tuple(again)
+        assert [d.lines for d in reader.ledger()] == [
+            tuple(line for i in p.plan.instances for line in i.billing_lines) for p in again
+        ]
+    now = {d: _instance_keys(pg_engine, d) for d in days}
+    assert now[days[0]][base.id] == keys[days[0]][base.id]  # unchanged: the same row
+    assert now[days[0]][f"{base.id}-b"] != keys[days[0]][f"{base.id}-b"]
+    assert now[days[2]] == keys[days[2]]  # only moved

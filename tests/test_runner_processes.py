@@ -160,12 +160,11 @@ def test_connection_lost_mid_roll_is_alerted_retried_and_recovered(
     real_insert = pg_store._insert_instances
     kills = [2]
 
-    def dying_insert(conn: Any, day: date, fresh: Any) -> None:
-        if day == victim and kills[0]:
+    def dying_insert(conn: Any, fresh: Any) -> None:
+        real_insert(conn, fresh)  # rows written inside the transaction …
+        if kills[0] and any(day == victim for _, day, *_ in fresh):
             kills[0] -= 1
-            real_insert(conn, day, fresh)  # rows written inside the transaction …
             conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))  # … then death
-        real_insert(conn, day, fresh)
 
     def rows_of_victim() -> int:
         with store.engine.connect() as conn:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-import time as _time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 import attrs
@@ -131,10 +130,11 @@ def test_a_crash_between_recording_and_replanning_is_mended_by_the_roll(loom: Lo
 
 
 class FlakyStore(MemoryStore):
-    def __init__(self, background: bool = False) -> None:
+    """Fails to write one date: the days before it in a batch are written."""
+
+    def __init__(self) -> None:
         super().__init__()
         self.fail_on: date | None = None
-        self.writes_in_background = background  # type: ignore[misc]
 
     def put_day(self, day: PlannedDay) -> bool:
         if day.date == self.fail_on:
@@ -142,9 +142,24 @@ class FlakyStore(MemoryStore):
         return super().put_day(day)
 
 
-@pytest.mark.parametrize("background", [False, True], ids=["at-once", "in-background"])
-def test_a_failed_roll_is_logged_and_the_next_one_completes(clock: Clock, background: bool) -> None:
-    store = FlakyStore(background)
+class FlakyBatchStore(FlakyStore):
+    """Writes a batch all or nothing, as in one transaction."""
+
+    def put_days(self, days: Sequence[PlannedDay]) -> list[bool]:
+        if any(d.date == self.fail_on for d in days):
+            raise ConnectionError("database went away")
+        return super().put_days(days)
+
+
+@pytest.mark.parametrize(
+    ("flaky", "first_missing"),
+    [(FlakyStore, 16), (FlakyBatchStore, 15)],  # 15 Oct is written in a batch with the 16th
+    ids=["by-day", "by-batch"],
+)
+def test_a_failed_roll_is_logged_and_the_next_one_completes(
+    clock: Clock, flaky: type[FlakyStore], first_missing: int
+) -> None:
+    store = flaky()
     loom = Loom(store, clock=clock)
     loom.load(seed_organisation(), weeks=2)
     clock.set_local(2026, 10, 5, 0, 5)
@@ -155,13 +170,14 @@ def test_a_failed_roll_is_logged_and_the_next_one_completes(clock: Clock, backgr
     assert (failed.status, failed.error) == ("failed", "ConnectionError: database went away")
     health = loom.health()
     assert health.status == "failed"
-    assert health.missing_days == (date(2026, 10, 16), date(2026, 10, 17), date(2026, 10, 18))
+    assert health.missing_days == tuple(date(2026, 10, d) for d in range(first_missing, 19))
     # the days written before the failure are whole and correct
-    assert loom.day(date(2026, 10, 15)) == from_scratch(loom, date(2026, 10, 15))
+    for d in range(1, first_missing):
+        assert loom.day(date(2026, 10, d)) == from_scratch(loom, date(2026, 10, d))
     store.fail_on = None
     clock.advance(minutes=10)
     assert loom.verify().status == "ok"
-    assert loom.roll_log()[-1].days_planned == 3
+    assert loom.roll_log()[-1].days_planned == 19 - first_missing
 
 
 def test_health_before_the_roll_is_due_is_not_late(clock: Clock, any_store: Store) -> None:
@@ -436,43 +452,26 @@ def test_inputs_reloaded_as_the_window_moves_on_keep_what_was_planned(
         assert loom.day(d) == from_scratch(loom, d)
 
 
-class WatchedStore(MemoryStore):
-    """Writes days in the background, noting each write's thread and overlap."""
-
-    writes_in_background = True
+class BatchStore(MemoryStore):
+    """Notes the days of each batch it is given."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.writes: list[tuple[date, int]] = []
-        self.busy = self.most_busy = 0
-        self.lock = threading.Lock()
+        self.batches: list[list[date]] = []
 
-    def put_day(self, day: PlannedDay) -> bool:
-        with self.lock:
-            self.busy += 1
-            self.most_busy = max(self.most_busy, self.busy)
-        try:
-            _time.sleep(0.002)  # a server's round trip, for planning to overlap
-            self.writes.append((day.date, threading.get_ident()))
-            return super().put_day(day)
-        finally:
-            with self.lock:
-                self.busy -= 1
+    def put_days(self, days: Sequence[PlannedDay]) -> list[bool]:
+        self.batches.append([d.date for d in days])
+        return super().put_days(days)
 
 
-def test_days_written_in_the_background_are_written_in_order_before_the_call_returns(
-    clock: Clock,
-) -> None:
-    store = WatchedStore()
+def test_days_are_written_in_order_in_batches_before_the_call_returns(clock: Clock) -> None:
+    store = BatchStore()
     loom = make_loom(clock, weeks=4, store=store)
     window = list(loom.window().days())
-    assert [d for d, _ in store.writes] == window
-    assert {t for _, t in store.writes} != {threading.get_ident()}
-    assert store.most_busy == 1  # one at a time
-    store.writes.clear()
+    assert store.batches == [window[:16], window[16:]]
+    store.batches.clear()
     loom.record(Enrolment(program_id="centre-wed", participant_id="john", start=window[0]))
-    wednesdays = [d for d in window if d.weekday() == 2]
-    assert [d for d, _ in store.writes] == wednesdays  # all written on return
+    assert store.batches == [[d for d in window if d.weekday() == 2]]  # all written on return
     for day in window:
         assert loom.day(day) == from_scratch(loom, day)
 
@@ -492,7 +491,7 @@ def planning_fails_at(failing: int, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_planning_error_raises_after_the_days_before_it_are_written(
     clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = WatchedStore()
+    store = BatchStore()
     loom = make_loom(clock, weeks=2, store=store)
     store.delete_days()
     planning_fails_at(3, monkeypatch)
@@ -502,34 +501,28 @@ def test_a_planning_error_raises_after_the_days_before_it_are_written(
     assert [p.date for p in store.planned_days()] == window[:3]
 
 
-def test_a_failed_write_is_the_error_raised_though_planning_fails_after_it(
+def test_a_write_failing_after_a_planning_error_is_raised_with_it_as_context(
     clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the writer is behind: planning goes on past the day whose write failed
-    # and fails itself, but the first error is the write's (as when writing
-    # at once, which would never have planned on)
-    store = FlakyStore(background=True)
+    store = FlakyBatchStore()
     loom = make_loom(clock, weeks=2, store=store)
     store.delete_days()
     window = list(loom.window().days())
     store.fail_on = window[0]
     planning_fails_at(2, monkeypatch)
-    with pytest.raises(ConnectionError, match="database went away"):
+    with pytest.raises(ConnectionError, match="database went away") as raised:
         loom.roll()
+    assert isinstance(raised.value.__context__, RuntimeError)
+    assert "cannot plan" in str(raised.value.__context__)
     assert store.planned_days() == ()
 
 
-def test_days_are_written_at_once_when_threads_take_no_more_work(
-    clock: Clock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # as when the interpreter is shutting down and a host thread still edits
-    store = WatchedStore()
+def test_no_day_is_written_after_a_failed_write(clock: Clock) -> None:
+    store = FlakyStore()
     loom = make_loom(clock, weeks=4, store=store)
-    monkeypatch.setattr("concurrent.futures.thread._shutdown", True)
-    store.writes.clear()
+    store.delete_days()
     window = list(loom.window().days())
-    loom.record(Enrolment(program_id="centre-wed", participant_id="john", start=window[0]))
-    assert [d for d, _ in store.writes] == [d for d in window if d.weekday() == 2]
-    assert {t for _, t in store.writes} == {threading.get_ident()}
-    for day in window:
-        assert loom.day(day) == from_scratch(loom, day)
+    store.fail_on = window[3]
+    with pytest.raises(ConnectionError):
+        loom.roll()
+    assert [p.date for p in store.planned_days()] == window[:3]

@@ -16,20 +16,18 @@ store behave as one.
 * Past days are history and never re-planned, except by
   :meth:`Loom.regenerate_day`. Days that leave the window stay stored until
   the retention period ends (90 days by default), then the roll purges them.
-* Days are written one at a time, in ascending date order. A store whose
-  writes wait on a server (``Store.writes_in_background``) has them made by
-  one thread of the service's own while the next day is planned: still one
-  at a time, in order, each in its own transaction, and every one done (or
-  its error raised) before the call that planned them returns.
+* Days are written in ascending date order, in batches of up to 16 days
+  (``Store.put_days``), each batch once it is planned, and every one done (or
+  its error raised) before the call that planned them returns. A store that
+  writes a batch in one transaction (Postgres) makes one per batch, so an
+  edit re-planning a program's sixteen weeks costs it one transaction.
 """
 
 from __future__ import annotations
 
 import time as _time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -84,9 +82,10 @@ _IN_WORKERS_FROM = 14
 _MOST_CACHED = timedelta(weeks=18)
 _LONGEST_WINDOW = timedelta(weeks=MAX_WEEKS)
 _ONE_DAY = timedelta(days=1)
-# Days handed to a background writer and not yet written, at most: planning
-# waits for the oldest beyond this, so a failed write stops it soon
-_WRITES_AHEAD = 2
+# Days given to the store in one batch (Store.put_days), at most: a batch
+# costs a store writing it in one transaction little more than a day, and
+# planning holds no more than this many days unwritten
+_WRITE_AT_MOST = 16
 
 
 def _utc_now() -> datetime:
@@ -854,13 +853,11 @@ class Loom:
         inputs = self._inputs(days[0], days[-1])
         workers = self.workers if many and len(days) >= _IN_WORKERS_FROM else 1
         plans = plan_days(inputs, days, workers=workers)
-        background = len(days) > 1 and self.store.writes_in_background
-        with _Writer(self.store, background=background) as write:
+        with _Writer(self.store) as write:
             try:
                 for n, _ in enumerate(days):
                     if until is not None and until():
-                        write.wait()
-                        return days[:n]
+                        return days[:n]  # written on leaving the block
                     write(PlannedDay(plan=next(plans), revision=revision, planned_at=now))
             finally:
                 plans.close()
@@ -892,68 +889,33 @@ class Loom:
 
 
 class _Writer:
-    """``store.put_day`` for each day given, in order: at once, or (with
-    ``background``) by one thread of its own, at most ``_WRITES_AHEAD`` days
-    behind, so the next day is planned while the store waits on its server.
+    """``store.put_days`` for the days given, in order, ``_WRITE_AT_MOST`` at
+    a time: a store that writes a batch in one transaction (as
+    :class:`loomcore_pg.PostgresStore` does) makes one per batch, with one
+    statement per table, not one per day.
 
-    The first write that fails stops the rest: no later day is written, and
-    its error is raised at the next day given once it is known, at
-    :meth:`wait`, or on leaving the block, where it wins over an error of
-    the block's own (which then becomes its context): that planning went
-    on at all is the writer's doing. Leaving the block waits for every day
-    given. Once the interpreter is shutting down (no new work for threads)
-    the days are written at once.
+    Days are written once a batch is full and on leaving the block, even
+    when the block raised (the days given are right; a write's error is
+    then raised with the block's as its context). A write's error leaves
+    the block, so no later day is planned or written.
     """
 
-    def __init__(self, store: Store, *, background: bool) -> None:
-        self._put = store.put_day
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="loom-writer") if background else None
-        self._pending: deque[Future[bool]] = deque()
-        self._failed = False
+    def __init__(self, store: Store) -> None:
+        self._put = store.put_days
+        self._waiting: list[PlannedDay] = []
 
     def __call__(self, day: PlannedDay) -> None:
-        if self._pool is not None:
-            if self._failed:
-                self.wait()  # raises the failed write's error
-            while len(self._pending) >= _WRITES_AHEAD:
-                self._pending.popleft().result()
-            try:
-                self._pending.append(self._pool.submit(self._write, day))
-                return
-            except RuntimeError:  # the interpreter is shutting down
-                self.wait()
-                self._pool.shutdown(wait=True)
-                self._pool = None
-        self._put(day)
+        self._waiting.append(day)
+        if len(self._waiting) >= _WRITE_AT_MOST:
+            self._write()
 
-    def _write(self, day: PlannedDay) -> bool:
-        # in the writer's thread: once a write failed, no later day is
-        # written (as when writing at once, where the error stops the rest)
-        if self._failed:
-            return False
-        try:
-            return self._put(day)
-        except BaseException:
-            self._failed = True
-            raise
-
-    def wait(self) -> None:
-        """Until every day given is written; a failed write's error is raised."""
-        while self._pending:
-            self._pending.popleft().result()
+    def _write(self) -> None:
+        days, self._waiting = self._waiting, []
+        if days:
+            self._put(days)
 
     def __enter__(self) -> _Writer:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if self._pool is None:
-            return
-        try:
-            if kind is None:
-                self.wait()
-        finally:
-            # the days given are still written (they are right)
-            self._pool.shutdown(wait=True)
-        failed = next((f for f in self._pending if f.exception() is not None), None)
-        if failed is not None:  # a write failed first: its error, not the block's
-            raise failed.exception()  # type: ignore[misc]
+    def __exit__(self, *_: object) -> None:
+        self._write()

@@ -24,9 +24,9 @@ Rules every store keeps
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
-from typing import ClassVar
 
 import attrs
 
@@ -146,13 +146,6 @@ class RollEntry:
 class Store(abc.ABC):
     """Where the service keeps everything. Implementations must be thread-safe."""
 
-    #: Whether the service should write planned days from a thread of its
-    #: own while it plans the next ones (one at a time, in date order, each
-    #: :meth:`put_day` its own transaction as ever): worth it for a store
-    #: whose writes wait on a server, as planning goes on meanwhile. False
-    #: here; :class:`loomcore_pg.PostgresStore` says True.
-    writes_in_background: ClassVar[bool] = False
-
     # ----------------------------------------------------------- organisation
 
     @abc.abstractmethod
@@ -229,6 +222,16 @@ class Store(abc.ABC):
         ``billing_lines``) replace the day's lines in the permanent ledger,
         unless that day was exported: exported lines are never replaced.
         """
+
+    def put_days(self, days: Sequence[PlannedDay]) -> list[bool]:
+        """:meth:`put_day` for each of ``days``, in order; what each returned.
+
+        A store may write them all in one transaction, so that either every
+        day is written or none is, and a batch costs it little more than a
+        day (:class:`loomcore_pg.PostgresStore` does). This default writes
+        them one by one, each in its own transaction.
+        """
+        return [self.put_day(day) for day in days]
 
     @abc.abstractmethod
     def get_day(self, day: date) -> PlannedDay | None:

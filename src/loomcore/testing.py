@@ -32,6 +32,7 @@ from . import (
     DayPlan,
     DuplicateIdError,
     Enrolment,
+    Instance,
     Organisation,
     Participant,
     PlanInputs,
@@ -333,6 +334,34 @@ class StoreContract:
         assert store.get_day(day) == newer
         assert store.put_day(same) is True
         assert store.get_day(day) == same
+
+    def test_put_days_writes_each_day_as_put_day_would(self, store: Store) -> None:
+        wednesdays = [date(2026, 10, 7) + timedelta(weeks=n) for n in range(3)]
+        first = self._billed_day(store, wednesdays[0]).plan.instances[0]
+        changed = attrs.evolve(first, billing_lines=first.billing_lines[:1])
+        other = attrs.evolve(first, id=f"{first.id}-b", program_id=f"{first.program_id}-b")
+
+        def planned(day: date, revision: int, *instances: Instance) -> PlannedDay:
+            moved = tuple(attrs.evolve(i, date=day) for i in instances)
+            return PlannedDay(
+                plan=DayPlan(date=day, instances=moved), revision=revision, planned_at=_AT
+            )
+
+        newer = planned(wednesdays[2], 9, first)
+        assert store.put_days([planned(wednesdays[0], 1, first), newer]) == [True, True]
+        given = [
+            planned(wednesdays[2], 8, changed),  # older than the stored plan: kept
+            planned(wednesdays[1], 2, first),  # new
+            planned(wednesdays[0], 2, changed),  # partly changed
+            planned(wednesdays[0], 3, other, changed),  # the same date again: the last wins
+        ]
+        assert store.put_days(given) == [False, True, True, True]
+        assert store.put_days([]) == []
+        expected = [given[3], given[1], newer]
+        assert store.planned_days() == tuple(expected)
+        assert [d.lines for d in store.ledger()] == [
+            tuple(line for i in p.plan.instances for line in i.billing_lines) for p in expected
+        ]
 
     def test_planned_days_and_delete_days_by_range(self, store: Store) -> None:
         days = [date(2026, 10, 1) + timedelta(days=i) for i in range(10)]

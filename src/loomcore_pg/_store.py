@@ -8,10 +8,13 @@ Theory of operation
    the service relies on: a day stamped with revision *r* reflects every
    change up to *r*.
 2. Intents, exceptions, retractions and the logs are only ever inserted.
-3. A day is written in one transaction: an upsert of its ``tgl_loom_days``
-   row that keeps a later revision, then its instances, allocations and
-   shifts replaced. Each transaction touches one day, so the roll and
-   operator edits never hold two day locks at once and cannot deadlock.
+3. Days are written in batches, one transaction each (:meth:`put_days`):
+   an upsert of their ``tgl_loom_days`` rows that keeps a later revision,
+   then the instances, allocations, shifts, runs and ledger lines of the
+   days written replaced, one statement per table for the whole batch.
+   Every transaction that locks several days' rows (writing, deleting,
+   marking exported) locks them in date order, so the roll, operator edits
+   and exports wait for each other but cannot deadlock.
 4. One roll at a time: a session-level advisory lock on a connection of its
    own, released when the roll ends or the connection dies.
 5. Backend errors become loomcore's at one choke point, :func:`_translated`.
@@ -23,9 +26,10 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import attrs
@@ -33,6 +37,7 @@ import psycopg.errors as pg_errors
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
     Connection,
+    Date,
     Engine,
     Table,
     Text,
@@ -47,10 +52,11 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from loomcore import (
@@ -152,9 +158,6 @@ class PostgresStore(Store):
     is refused with :class:`StoreError` (days are written with psycopg's
     ``COPY``).
     """
-
-    # a day's write waits mostly on the server: the service plans the next meanwhile
-    writes_in_background = True
 
     def __init__(self, engine: Engine | str, *, migrate: bool = False) -> None:
         self.engine = (
@@ -387,38 +390,56 @@ class PostgresStore(Store):
     # ----------------------------------------------------------- planned days
 
     def put_day(self, day: PlannedDay) -> bool:
-        plan = day.plan
+        return self.put_days([day])[0]
+
+    def put_days(self, days: Sequence[PlannedDay]) -> list[bool]:
+        """Write the days as :meth:`put_day` would, all in one transaction
+        (all or none): one statement per table for them all, not one per
+        day, so a batch costs little more than a day."""
+        dates = [d.plan.date for d in days]
+        if len(set(dates)) < len(dates):  # a date twice: one transaction each, in turn
+            return [self.put_days([d])[0] for d in days]
+        if not days:
+            return []
+        ordered = sorted(days, key=lambda d: d.plan.date)  # rows locked in date order
         with self._tx() as conn:
             stmt = pg_insert(_DAYS).values(
-                day=plan.date,
-                revision=day.revision,
-                planned_at=day.planned_at,
-                warnings=converter.unstructure(plan.warnings, tuple[PlanWarning, ...]),
+                [
+                    {
+                        "day": d.plan.date,
+                        "revision": d.revision,
+                        "planned_at": d.planned_at,
+                        "warnings": converter.unstructure(d.plan.warnings, tuple[PlanWarning, ...]),
+                    }
+                    for d in ordered
+                ]
             )
-            written = conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["day"],
-                    set_={
-                        "revision": stmt.excluded.revision,
-                        "planned_at": stmt.excluded.planned_at,
-                        "warnings": stmt.excluded.warnings,
-                    },
-                    where=_DAYS.c.revision <= stmt.excluded.revision,
-                ).returning(_DAYS.c.day)
-            ).first()
-            if written is None:
-                return False
-            with self._rows_lock:
-                seen = self._rows_seen.get(plan.date, {})
-            lines, rows = _write_instances(conn, plan, seen)
-            if lines.whole or lines.dropped or lines.added:
-                _write_ledger(conn, plan, lines)
+            written = set(
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["day"],
+                        set_={
+                            "revision": stmt.excluded.revision,
+                            "planned_at": stmt.excluded.planned_at,
+                            "warnings": stmt.excluded.warnings,
+                        },
+                        where=_DAYS.c.revision <= stmt.excluded.revision,
+                    ).returning(_DAYS.c.day)
+                ).scalars()
+            )
+            plans = [d.plan for d in ordered if d.plan.date in written]
+            if plans:
+                with self._rows_lock:
+                    seen = {p.date: self._rows_seen.get(p.date, {}) for p in plans}
+                lines, rows = _write_instances(conn, plans, seen)
+                _write_ledger(conn, [(p, lines[p.date]) for p in plans if lines[p.date].any])
         with self._rows_lock:  # written: remember what each row holds
-            self._rows_seen[plan.date] = rows
-            self._rows_seen.move_to_end(plan.date)
+            for p in plans:
+                self._rows_seen[p.date] = rows[p.date]
+                self._rows_seen.move_to_end(p.date)
             while len(self._rows_seen) > _DAYS_SEEN:
                 self._rows_seen.popitem(last=False)
-        return True
+        return [d in written for d in dates]
 
     def get_day(self, day: date) -> PlannedDay | None:
         found = self.planned_days(day, day)
@@ -461,9 +482,8 @@ class PostgresStore(Store):
 
     def delete_days(self, start: date | None = None, end: date | None = None) -> int:
         with self._tx() as conn:
-            deleted = int(
-                conn.execute(delete(_DAYS).where(*_day_range(_DAYS.c.day, start, end))).rowcount
-            )
+            locked = _locked_in_order(conn, _DAYS, start, end)
+            deleted = int(conn.execute(delete(_DAYS).where(_DAYS.c.day == _dates(locked))).rowcount)
         with self._rows_lock:
             for d in [d for d in self._rows_seen if _between(d, start, end)]:
                 del self._rows_seen[d]
@@ -533,9 +553,10 @@ class PostgresStore(Store):
     def mark_exported(self, start: date, end: date, export_id: str, at: datetime) -> int:
         with self._tx(id=export_id, kind="export") as conn:
             conn.execute(insert(_EXPORTS).values(export_id=export_id, exported_at=at))
+            locked = _locked_in_order(conn, _LEDGER, start, end)
             marked = conn.execute(
                 update(_LEDGER)
-                .where(_LEDGER.c.day.between(start, end), _LEDGER.c.export_id.is_(None))
+                .where(_LEDGER.c.day == _dates(locked), _LEDGER.c.export_id.is_(None))
                 .values(export_id=export_id)
             )
             return int(marked.rowcount)
@@ -700,6 +721,25 @@ def _between(day: date, start: date | None, end: date | None) -> bool:
     return (start is None or start <= day) and (end is None or day <= end)
 
 
+def _locked_in_order(
+    conn: Connection, table: Table, start: date | None, end: date | None
+) -> list[date]:
+    """Lock ``table``'s rows of the days in ``[start, end]`` in date order, as
+    :meth:`PostgresStore.put_days` does; the days locked. A statement on
+    every row of the range could lock them in any order, and meet a row
+    another transaction made since (and holds) after ones this one holds:
+    either deadlocks with a batch being written. Change only the days
+    locked."""
+    return list(
+        conn.execute(
+            select(table.c.day)
+            .where(*_day_range(table.c.day, start, end))
+            .order_by(table.c.day)
+            .with_for_update()
+        ).scalars()
+    )
+
+
 def _day_range(column: Any, start: date | None, end: date | None) -> list[Any]:
     out = []
     if start is not None:
@@ -726,53 +766,104 @@ class _LineChanges:
     added: tuple[tuple[int, Instance], ...] = ()
     kept: Mapping[str, tuple[int, int]] = attrs.field(factory=dict)
 
+    @property
+    def any(self) -> bool:
+        """Whether any of the day's lines are to be written or deleted."""
+        return self.whole or bool(self.dropped or self.added)
+
+
+def _dates(days: Iterable[date]) -> Any:
+    """``days`` as one array parameter: one statement text however many."""
+    return any_(bindparam("days", list(days), type_=ARRAY(Date)))
+
+
+def _keys(keys: Iterable[uuid.UUID]) -> Any:
+    """Row ``keys`` as one array parameter."""
+    return any_(bindparam("keys", list(keys), type_=ARRAY(UUID)))
+
 
 def _write_instances(
-    conn: Connection, plan: DayPlan, seen: Mapping[uuid.UUID, Instance]
-) -> tuple[_LineChanges, dict[uuid.UUID, Instance]]:
-    """Bring the day's stored instances to ``plan``'s; how its ledger lines
-    must follow, and the instance each row of the day now holds, by row key.
+    conn: Connection, plans: Sequence[DayPlan], seen: Mapping[date, Mapping[uuid.UUID, Instance]]
+) -> tuple[dict[date, _LineChanges], dict[date, dict[uuid.UUID, Instance]]]:
+    """Bring the stored instances of each day of ``plans`` to its plan's;
+    by day, how its ledger lines must follow, and the instance each of its
+    rows now holds, by row key.
 
     A day planned again mostly comes back the same but for the instances an
     edit touched, so only instances whose value or place changed are
     rewritten (with their allocations, shifts and runs); an instance that
     only moved place gets its new position. A row's value never changes
-    (rows are only added, moved and deleted), so ``seen`` (the instance
-    each row this store wrote holds, by key) tells what the rows hold
-    without reading them. If the day has a row not in it (written by another
-    store, or before this one started), every row's value is read and
-    compared with the plan's as stored.
+    (rows are only added, moved and deleted), so ``seen`` (by day, the
+    instance each row this store wrote holds, by key) tells what the rows
+    hold without reading them. If a day has a row not in it (written by
+    another store, or before this one started), every row's value of that
+    day is read and compared with the plan's as stored. Each step is one
+    statement for all the days.
     """
-    rows = conn.execute(
-        select(_INSTANCES.c.key, _INSTANCES.c.instance_id, _INSTANCES.c.position)
-        .where(_INSTANCES.c.day == plan.date)
-        .order_by(_INSTANCES.c.position)
-    ).all()
-    # each instance as compared: the instance itself, or its value as stored
-    if all(r.key in seen for r in rows):
-        held: Mapping[uuid.UUID, Any] = seen
-        planned: list[Any] = list(plan.instances)
-
-        def lines(value: Any) -> Any:
-            return value.billing_lines
-
-    else:  # rows written elsewhere: compare values as they are stored
-        held = {
+    rows: dict[date, list[Any]] = {p.date: [] for p in plans}
+    for r in conn.execute(
+        select(_INSTANCES.c.key, _INSTANCES.c.day, _INSTANCES.c.instance_id, _INSTANCES.c.position)
+        .where(_INSTANCES.c.day == _dates(rows))
+        .order_by(_INSTANCES.c.day, _INSTANCES.c.position)
+    ):
+        rows[r.day].append(r)
+    # days with a row written elsewhere: every row's value as stored
+    elsewhere = {d for d, rs in rows.items() if any(r.key not in seen[d] for r in rs)}
+    stored_data: dict[uuid.UUID, Any] = {}
+    if elsewhere:
+        keys = [r.key for d in sorted(elsewhere) for r in rows[d]]
+        stored_data = {
             r.key: r.data
             for r in conn.execute(
-                select(_INSTANCES.c.key, _INSTANCES.c.data).where(
-                    _INSTANCES.c.key.in_([r.key for r in rows])
-                )
+                select(_INSTANCES.c.key, _INSTANCES.c.data).where(_INSTANCES.c.key == _keys(keys))
             )
         }
-        planned = [_as_stored(converter.unstructure(inst)) for inst in plan.instances]
-
-        def lines(value: Any) -> Any:
-            return value["billing_lines"]
-
-    stored = {r.instance_id: r for r in rows}
-    fresh: list[tuple[uuid.UUID, int, Instance, Any]] = []
+    gone: list[uuid.UUID] = []
     moved: list[dict[str, Any]] = []
+    fresh: list[tuple[uuid.UUID, date, int, Instance, Any]] = []
+    changes: dict[date, _LineChanges] = {}
+    now: dict[date, dict[uuid.UUID, Instance]] = {}
+    for plan in plans:
+        # each instance as compared: the instance itself, or its value as stored
+        if plan.date in elsewhere:
+            held: Mapping[uuid.UUID, Any] = stored_data
+            planned = [_as_stored(converter.unstructure(i)) for i in plan.instances]
+            lines: Callable[[Any], Any] = itemgetter("billing_lines")
+        else:
+            held, planned = seen[plan.date], list(plan.instances)
+            lines = attrgetter("billing_lines")
+        changes[plan.date], now[plan.date] = _day_changes(
+            plan, rows[plan.date], held, planned, lines, gone, moved, fresh
+        )
+    if gone:
+        conn.execute(delete(_INSTANCES).where(_INSTANCES.c.key == _keys(gone)))
+    if moved:
+        conn.execute(
+            update(_INSTANCES)
+            .where(_INSTANCES.c.key == bindparam("row_key"))
+            .values(position=bindparam("new_position")),
+            moved,
+        )
+    _insert_instances(conn, fresh)
+    return changes, now
+
+
+def _day_changes(
+    plan: DayPlan,
+    rows: list[Any],
+    held: Mapping[uuid.UUID, Any],
+    planned: list[Any],
+    lines: Callable[[Any], Any],
+    gone: list[uuid.UUID],
+    moved: list[dict[str, Any]],
+    fresh: list[tuple[uuid.UUID, date, int, Instance, Any]],
+) -> tuple[_LineChanges, dict[uuid.UUID, Instance]]:
+    """One day of :func:`_write_instances`: its ``rows`` (as stored, in
+    order) against the plan's instances (each compared as in ``planned``,
+    with what ``held`` says each row holds). Adds the day's rows to delete
+    to ``gone``, its rows to move to ``moved`` and its instances to write
+    to ``fresh``; how its lines follow, and what its rows now hold."""
+    stored = {r.instance_id: r for r in rows}
     now: dict[uuid.UUID, Instance] = {}
     dropped: set[str] = set()
     added: list[tuple[int, Instance]] = []
@@ -787,7 +878,7 @@ def _write_instances(
                 moved.append({"row_key": row.key, "new_position": position})
         else:
             key = uuid.uuid4()
-            fresh.append((key, position, inst, value if value is not inst else None))
+            fresh.append((key, plan.date, position, inst, value if value is not inst else None))
             now[key] = inst
         if row is not None and row.position == position and lines(before) == lines(value):
             kept[inst.id] = (position, len(lines(value)))
@@ -795,18 +886,8 @@ def _write_instances(
             if row is not None:
                 dropped.add(inst.id)
             added.append((position, inst))
-    gone = [r.key for r in stored.values()]  # changed or no longer planned
+    gone += [r.key for r in stored.values()]  # changed or no longer planned
     dropped.update(r.instance_id for r in stored.values() if r.instance_id not in kept)
-    if gone:
-        conn.execute(delete(_INSTANCES).where(_INSTANCES.c.key.in_(gone)))
-    if moved:
-        conn.execute(
-            update(_INSTANCES)
-            .where(_INSTANCES.c.key == bindparam("row_key"))
-            .values(position=bindparam("new_position")),
-            moved,
-        )
-    _insert_instances(conn, plan.date, fresh)
     changes = _LineChanges(
         whole=not rows, dropped=frozenset(dropped), added=tuple(added), kept=kept
     )
@@ -814,11 +895,11 @@ def _write_instances(
 
 
 def _insert_instances(
-    conn: Connection, day: date, fresh: list[tuple[uuid.UUID, int, Instance, Any]]
+    conn: Connection, fresh: list[tuple[uuid.UUID, date, int, Instance, Any]]
 ) -> None:
-    """Write each ``(row key, position, instance, its value as stored or None)`` of ``fresh``."""
+    """Write each ``(row key, day, position, instance, value as stored or None)`` of ``fresh``."""
     instances, allocations, shifts, runs = [], [], [], []
-    for key, position, inst, data in fresh:
+    for key, day, position, inst, data in fresh:
         if data is None:
             data = converter.unstructure(inst)
         instances.append(
@@ -914,43 +995,56 @@ _LINE_STRIDE = 10_000
 _MOST_INSTANCES = (2**31 - 1) // _LINE_STRIDE  # positions are a 32-bit integer
 
 
-def _write_ledger(conn: Connection, plan: DayPlan, changes: _LineChanges) -> None:
-    """Bring the day's ledger lines to ``plan``'s, unless the day was
-    exported (then keep them): only the lines of ``changes.dropped`` and
-    ``changes.added``, if the stored lines are numbered as expected, else
-    every line of the day."""
-    kept = conn.execute(
-        select(_LEDGER.c.export_id).where(_LEDGER.c.day == plan.date).with_for_update()
-    ).first()
-    if kept is not None and kept.export_id is not None:
+def _write_ledger(conn: Connection, days: Sequence[tuple[DayPlan, _LineChanges]]) -> None:
+    """Bring the ledger lines of each ``(plan, changes)`` day to its plan's,
+    unless the day was exported (then keep them): only the lines of
+    ``changes.dropped`` and ``changes.added``, if the stored lines are
+    numbered as expected, else every line of the day. Each step is one
+    statement for all the days."""
+    if not days:
         return
-    if kept is None:
-        conn.execute(insert(_LEDGER).values(day=plan.date))
-    by_instance = _by_instance(plan)
-    partly = not changes.whole and kept is not None and by_instance
-    if partly and _numbered_as(conn, plan.date, changes):
-        if changes.dropped:
-            conn.execute(
-                delete(_LINES).where(
-                    _LINES.c.day == plan.date, _LINES.c.instance_id.in_(sorted(changes.dropped))
-                )
-            )
-        _copy_lines(conn, plan.date, _numbered(changes.added))
-        return
-    conn.execute(delete(_LINES).where(_LINES.c.day == plan.date))
-    if by_instance:
-        _copy_lines(conn, plan.date, _numbered(enumerate(plan.instances)))
-    else:  # too many to number by instance: one after another (the next
-        # write finds them numbered otherwise and writes them all again)
-        lines = (line for i in plan.instances for line in i.billing_lines)
-        _copy_lines(conn, plan.date, enumerate(lines))
+    stored = {
+        r.day: r.export_id
+        for r in conn.execute(
+            select(_LEDGER.c.day, _LEDGER.c.export_id)
+            .where(_LEDGER.c.day == _dates(p.date for p, _ in days))
+            .order_by(_LEDGER.c.day)
+            .with_for_update()
+        )
+    }
+    new = [p.date for p, _ in days if p.date not in stored]
+    if new:
+        conn.execute(insert(_LEDGER), [{"day": d} for d in new])
+    days = [(p, c) for p, c in days if stored.get(p.date) is None]  # not exported
+    partly = [(p, c) for p, c in days if not c.whole and p.date in stored and _by_instance(p)]
+    as_expected = _numbered_as(conn, partly)
+    whole = [(p, c) for p, c in days if p.date not in as_expected]
+    partly = [(p, c) for p, c in partly if p.date in as_expected]
+    dropped = [(p.date, i) for p, c in partly for i in sorted(c.dropped)]
+    if whole:
+        conn.execute(delete(_LINES).where(_LINES.c.day == _dates(p.date for p, _ in whole)))
+    if dropped:
+        conn.execute(delete(_LINES).where(tuple_(_LINES.c.day, _LINES.c.instance_id).in_(dropped)))
+    numbered: list[tuple[date, int, BillingLine]] = []
+    for plan, changes in days:
+        if plan.date in as_expected:
+            numbered += _numbered(plan.date, changes.added)
+        elif _by_instance(plan):
+            numbered += _numbered(plan.date, enumerate(plan.instances))
+        else:  # too many to number by instance: one after another (the next
+            # write finds them numbered otherwise and writes them all again)
+            lines = (line for i in plan.instances for line in i.billing_lines)
+            numbered += ((plan.date, n, line) for n, line in enumerate(lines))
+    _copy_lines(conn, numbered)
 
 
-def _numbered(placed: Iterable[tuple[int, Instance]]) -> Iterator[tuple[int, BillingLine]]:
-    """The lines of each ``(position, instance)``, numbered by instance."""
+def _numbered(
+    day: date, placed: Iterable[tuple[int, Instance]]
+) -> Iterator[tuple[date, int, BillingLine]]:
+    """The lines of each ``(position, instance)`` of ``day``, numbered by instance."""
     for position, inst in placed:
         for n, line in enumerate(inst.billing_lines):
-            yield position * _LINE_STRIDE + n, line
+            yield day, position * _LINE_STRIDE + n, line
 
 
 def _by_instance(plan: DayPlan) -> bool:
@@ -961,22 +1055,31 @@ def _by_instance(plan: DayPlan) -> bool:
     )
 
 
-def _numbered_as(conn: Connection, day: date, changes: _LineChanges) -> bool:
-    """Whether the day's stored lines are numbered by instance, as
-    ``changes.kept`` expects them, and belong to no other instance."""
-    found = {
-        r.instance_id: (r.first, r.last, r.lines)
-        for r in conn.execute(
-            select(
-                _LINES.c.instance_id,
-                func.min(_LINES.c.position).label("first"),
-                func.max(_LINES.c.position).label("last"),
-                func.count().label("lines"),
-            )
-            .where(_LINES.c.day == day)
-            .group_by(_LINES.c.instance_id)
+def _numbered_as(conn: Connection, days: Sequence[tuple[DayPlan, _LineChanges]]) -> set[date]:
+    """The days among ``days`` whose stored lines are numbered by instance,
+    as their ``changes.kept`` expects them, and belong to no other instance."""
+    if not days:
+        return set()
+    found: dict[date, dict[str, tuple[int, int, int]]] = {p.date: {} for p, _ in days}
+    for r in conn.execute(
+        select(
+            _LINES.c.day,
+            _LINES.c.instance_id,
+            func.min(_LINES.c.position).label("first"),
+            func.max(_LINES.c.position).label("last"),
+            func.count().label("lines"),
         )
-    }
+        .where(_LINES.c.day == _dates(found))
+        .group_by(_LINES.c.day, _LINES.c.instance_id)
+    ):
+        found[r.day][r.instance_id] = (r.first, r.last, r.lines)
+    return {p.date for p, c in days if _as_kept(found[p.date], c)}
+
+
+def _as_kept(found: dict[str, tuple[int, int, int]], changes: _LineChanges) -> bool:
+    """Whether a day's stored lines (``found``: by instance, their first and
+    last position and number) are numbered as ``changes.kept`` expects, and
+    belong to no other instance but those dropped."""
     for instance_id, (position, n) in changes.kept.items():
         if n >= _LINE_STRIDE:  # numbered one after another, as such days are
             return False
@@ -987,7 +1090,7 @@ def _numbered_as(conn: Connection, day: date, changes: _LineChanges) -> bool:
     return all(instance_id in changes.dropped for instance_id in found)
 
 
-def _copy_lines(conn: Connection, day: date, numbered: Iterable[tuple[int, BillingLine]]) -> None:
+def _copy_lines(conn: Connection, numbered: Iterable[tuple[date, int, BillingLine]]) -> None:
     _copy_rows(
         conn,
         _LINES,
@@ -1008,6 +1111,6 @@ def _copy_lines(conn: Connection, day: date, numbered: Iterable[tuple[int, Billi
                 "claim_reference": line.claim_reference,
                 "data": converter.unstructure(line),
             }
-            for n, line in numbered
+            for day, n, line in numbered
         ],
     )
