@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 import attrs
 
-from ._inputs import DAY_WIDE, PlanInputs, TransportSettings
+from ._inputs import DAY_WIDE, PlanInputs, TransportSettings, remembered
 from ._model import Location, Vehicle
 from ._routing import Rider, RoutePlan, Seats, plan_routes, rough_over_limit
 from ._staffing import ranked
@@ -161,17 +161,19 @@ def plan_bus_runs(
 
 
 def _usable(inputs: PlanInputs, day: date) -> frozenset[str]:
-    """Ids of the vehicles in service on ``day`` (not under maintenance, with a spare seat)."""
-    memo = inputs._memo(DAY_WIDE)
-    key = ("usable", day)
-    found: frozenset[str] | None = memo.get(key)
-    if found is None:
-        found = memo[key] = frozenset(
+    """Ids of the vehicles in service on ``day`` (not under maintenance, with
+    a spare seat), remembered for the day (maintenance records belong to no
+    program: a change to them drops the day-wide memo's days from its start)."""
+    return remembered(
+        inputs._memo(DAY_WIDE),
+        ("usable", day),
+        (),  # reads nothing beyond the organisation and the records the memo is kept with
+        lambda: frozenset(
             v.id
             for v in inputs.organisation.vehicles
             if v.seats > 1 and not inputs.resolve(("maintenance", "", v.id), day, False).value
-        )
-    return found
+        ),
+    )
 
 
 def _takes_the_same(taken: tuple[list[str], bool], spare: list[Vehicle]) -> bool:
