@@ -805,8 +805,11 @@ def test_a_travel_model_giving_a_negative_or_non_finite_figure_is_refused(
             return GC.minutes(a, b)
 
     far, near = Rider(key="far", location=at(9, 2)), Rider(key="near", location=at(2, 1))
-    with pytest.raises(InvalidRecordError, match="negative or non-finite"):
+    with pytest.raises(InvalidRecordError, match="negative or non-finite") as refused:
         plan_routes([far, near], [bus()], direction="dropoff", travel=Odd())
+    # the message names the figure and the leg, as the model was asked it
+    a, b = far.location, near.location
+    assert f"{bad!r} {measure} from ({a.lat}, {a.lon}) to ({b.lat}, {b.lon})" in str(refused.value)
 
 
 def test_riders_are_left_out_only_for_want_of_room_however_late() -> None:

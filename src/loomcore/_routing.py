@@ -109,7 +109,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from itertools import chain, pairwise
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, NoReturn, Protocol, TypeVar
 
 import attrs
 
@@ -346,14 +346,28 @@ def _matrices(
         mins = [[x / speed * 60.0 for x in row] for row in km]
     else:
         mins = _table(places, travel.minutes, symmetric)
-    for row in km + mins:
-        # none negative (the least is not), none infinite or NaN (the sum is finite)
-        if not (min(row) >= 0.0 and math.isfinite(sum(row))):
-            raise InvalidRecordError("the travel model returned a negative or non-finite value")
+    for measure, table in (("km", km), ("minutes", mins)):
+        for a, row in enumerate(table):
+            # none negative (the least is not), none infinite or NaN (the sum is finite)
+            if not (min(row) >= 0.0 and math.isfinite(sum(row))):
+                _refuse_figure(measure, row, places[a], places)
     ids = [index[p] for p in points]
     if transpose:
         return [[km[j][i] for j in ids] for i in ids], [[mins[j][i] for j in ids] for i in ids]
     return [[km[i][j] for j in ids] for i in ids], [[mins[i][j] for j in ids] for i in ids]
+
+
+def _refuse_figure(
+    measure: str, row: list[float], start: Location, places: list[Location]
+) -> NoReturn:
+    """Raise for the first figure of ``row`` (from ``start`` to each of
+    ``places``) that is negative or not finite, naming the leg."""
+    b = next(j for j, x in enumerate(row) if not (x >= 0.0 and math.isfinite(x)))
+    end = places[b]
+    raise InvalidRecordError(
+        f"the travel model returned a negative or non-finite value: {row[b]!r} {measure} "
+        f"from ({start.lat}, {start.lon}) to ({end.lat}, {end.lon})"
+    )
 
 
 def _table(
