@@ -6,7 +6,7 @@ Usage::
         [--scale 1.0] [--intents N] [--exceptions N] [--programs N] [--participants N]
         [--staff N] [--vehicles N] [--venues N] [--years 10] [--weeks 16]
         [--nights 30] [--edits 5] [--workers 1] [--seed 0] [--profile FILE] [--cache FILE]
-        [--quiet]
+        [--gc-freeze] [--quiet]
 
 What is measured (seconds unless said otherwise):
 
@@ -22,6 +22,10 @@ What is measured (seconds unless said otherwise):
 * ``shrink`` and ``grow``: the window resized to 2 weeks, then back.
 * ``--workers N``: the service plans the full roll and the growth in N
   worker processes (``Loom(workers=N)``); nights and edits stay in this one.
+* ``--gc-freeze``: once the store is loaded, ``gc.collect()`` and
+  ``gc.freeze()``, as a long-running host may do after loading its data:
+  the collector then leaves the records out of every collection (undone
+  with ``gc.unfreeze()`` at the end).
 * ``peak_rss_mb``: the process's peak resident memory (``getrusage``),
   ``records_mb``: what the generated records take (``tracemalloc``, measured
   while generating).
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import gc
 import json
 import os
 import pickle
@@ -340,6 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=None, help="write a cProfile of the full roll here")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() once the store is loaded (the collector leaves the records alone)",
+    )
+    parser.add_argument(
         "--cache",
         default=None,
         help="a pickle of the generated records: read if it exists, else written (saves "
@@ -360,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
             store = stack.enter_context(postgres_store(args.dsn))
             load_postgres(generated, store, quiet=args.quiet)
         load_s = _time.perf_counter() - started
+        if args.gc_freeze:
+            gc.collect()
+            gc.freeze()
+            stack.callback(gc.unfreeze)
         figures = run(
             store,
             generated,
@@ -375,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": attrs.asdict(sizes),
         "weeks": args.weeks,
         "workers": args.workers,
+        "gc_freeze": args.gc_freeze,
         "today": args.today.isoformat(),
         "generate_s": round(generate_s, 2),
         "load_s": round(load_s, 2),

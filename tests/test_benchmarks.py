@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -123,6 +124,14 @@ def test_main_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert '"full_roll_s"' in out
     assert '"peak_rss_mb"' in out
+    assert '"gc_freeze": false' in out
+
+
+def test_main_with_gc_freeze_unfreezes_on_the_way_out(capsys: pytest.CaptureFixture[str]) -> None:
+    tiny = ["--scale", "0.001", "--years", "1", "--weeks", "2", "--nights", "1", "--edits", "1"]
+    assert roll.main(["--json", "--quiet", "--gc-freeze", *tiny]) == 0
+    assert '"gc_freeze": true' in capsys.readouterr().out
+    assert gc.get_freeze_count() == 0
 
 
 def test_phases_stop_where_asked(generated: Generated) -> None:
