@@ -8,13 +8,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time as _time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, event, text
 
 import loomcore_pg._store as pg_store
 from builders import Clock, local, seed_organisation
@@ -131,11 +132,9 @@ def test_connection_killed_mid_roll_leaves_no_half_day(
     monkeypatch.setattr(pg_store, "_insert_instances", dying_insert)
     with pytest.raises(StoreUnavailableError):
         loom.roll()
-    # nothing of the half-written day (nor of days written with it) survived;
-    # the days written before it are whole
-    kept = [p.date for p in store.planned_days(date(2026, 10, 15), date(2026, 10, 21))]
-    assert victim not in kept
-    assert all(d < victim for d in kept)
+    # nothing of the half-written day (nor of days written with it) survived
+    # the seven new days are one batch: written whole or not at all
+    assert store.planned_days(date(2026, 10, 15), date(2026, 10, 21)) == ()
     with store.engine.connect() as conn:
         orphans = conn.execute(
             text("SELECT count(*) FROM tgl_loom_instances WHERE day >= :d"), {"d": victim}
@@ -145,7 +144,7 @@ def test_connection_killed_mid_roll_leaves_no_half_day(
     monkeypatch.setattr(pg_store, "_insert_instances", real_insert)
     again = loom.roll()
     assert again.status == "ok"
-    assert again.days_planned == 7 - len(kept)
+    assert again.days_planned == 7
     assert [e.status for e in loom.roll_log()] == ["failed", "ok"]
     assert "StoreUnavailableError" in loom.roll_log()[0].error
     assert store.get_day(victim).plan.instances  # type: ignore[union-attr]
@@ -207,31 +206,33 @@ def test_batches_of_days_given_in_any_order_exports_and_deletes_never_deadlock(
 ) -> None:
     # each transaction locks the days' rows in date order: two writers given
     # the same days the other way round, an exporter and a purger wait for
-    # each other, but none is chosen to fail by the deadlock detector
+    # each other, but none is chosen to fail by the deadlock detector. The
+    # writers move on a day each round, so there are new days (and ledger
+    # days) to purge and export all along.
     clean_database(pg_engine)
     setup = PostgresStore(pg_engine)
     setup.set_organisation(seed_organisation())
-    days = [date(2026, 10, 1) + timedelta(days=n) for n in range(12)]
+    first, rounds, span = date(2026, 10, 1), 60, 12
     at = local(2026, 9, 1, 0, 5)
 
-    def planned(revision: int) -> list[PlannedDay]:
-        return [PlannedDay(plan=DayPlan(date=d), revision=revision, planned_at=at) for d in days]
+    def days(n: int) -> list[date]:
+        return [first + timedelta(days=n + k) for k in range(span)]
 
     def writer(backwards: bool) -> None:
         store = PostgresStore(pg_engine)
-        for n in range(40):
-            batch = planned(n)
+        for n in range(rounds):
+            batch = [PlannedDay(plan=DayPlan(date=d), revision=n, planned_at=at) for d in days(n)]
             store.put_days(batch[::-1] if backwards else batch)
 
     def exporter() -> None:
         store = PostgresStore(pg_engine)
-        for n in range(40):
-            store.mark_exported(days[0], days[-1], f"export-{n}", at)
+        for n in range(rounds):
+            store.mark_exported(first + timedelta(days=n), days(n)[-1], f"export-{n}", at)
 
     def purger() -> None:
         store = PostgresStore(pg_engine)
-        for n in range(40):
-            store.delete_days(days[n % 3], days[-1 - n % 4])
+        for n in range(rounds):
+            store.delete_days(days(n)[n % 3], days(n)[-1 - n % 4])
 
     with ThreadPoolExecutor(4) as pool:
         running = [
@@ -242,4 +243,80 @@ def test_batches_of_days_given_in_any_order_exports_and_deletes_never_deadlock(
         ]
         for future in running:
             future.result()  # a deadlock would raise StoreError here
-    assert {d.date for d in setup.ledger()} == set(days)
+    every_day = {d for n in range(rounds) for d in days(n)}
+    assert {d.date for d in setup.ledger()} == every_day  # the ledger keeps every day written
+
+
+def _paused_before(engine: Any, statement: str) -> tuple[threading.Event, threading.Event]:
+    """Events: set when a statement on ``engine`` starting ``statement`` is
+    about to run, and the one it then waits for (up to 20 s)."""
+    reached, go = threading.Event(), threading.Event()
+
+    def hook(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
+        if sql.startswith(statement):
+            reached.set()
+            go.wait(20)
+
+    event.listen(engine, "before_cursor_execute", hook)
+    return reached, go
+
+
+def _until_a_backend_waits_on_a_lock(engine: Any) -> None:
+    with engine.connect() as conn:
+        for _ in range(200):
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+            if waiting:
+                return
+            _time.sleep(0.05)
+    raise AssertionError("no backend came to wait on a lock")
+
+
+@pytest.mark.parametrize("change", ["delete_days", "mark_exported"])
+def test_a_range_change_meeting_a_day_written_since_its_locks_does_not_deadlock(
+    pg_engine: Any, change: str
+) -> None:
+    # The range change has locked the 1st and 3rd (in date order) when the
+    # 2nd is written and committed; a batch of the 2nd and 3rd then holds the
+    # 2nd and waits for the 3rd. The change must not reach for the 2nd.
+    clean_database(pg_engine)
+    PostgresStore(pg_engine).set_organisation(seed_organisation())
+    d1, d2, d3 = (date(2026, 10, d) for d in (1, 2, 3))
+    at = local(2026, 9, 1, 0, 5)
+
+    def day(d: date, revision: int) -> PlannedDay:
+        return PlannedDay(plan=DayPlan(date=d), revision=revision, planned_at=at)
+
+    writer = PostgresStore(pg_engine)
+    writer.put_days([day(d1, 1), day(d3, 1)])
+    slow_engine = create_engine(pg_engine.url)
+    slow = PostgresStore(slow_engine)
+    reached, go = _paused_before(
+        slow_engine, "DELETE FROM tgl_loom_days" if change == "delete_days" else "UPDATE"
+    )
+    with ThreadPoolExecutor(2) as pool:
+        if change == "delete_days":
+            changing = pool.submit(slow.delete_days, d1, d3)
+        else:
+            changing = pool.submit(slow.mark_exported, d1, d3, "claims-1", at)
+        try:
+            assert reached.wait(20)
+            assert writer.put_days([day(d2, 2)]) == [True]  # locks nothing it holds
+            batch = pool.submit(PostgresStore(pg_engine).put_days, [day(d2, 3), day(d3, 3)])
+            _until_a_backend_waits_on_a_lock(pg_engine)
+        finally:
+            go.set()
+        assert changing.result() == 2  # a deadlock would raise StoreError here or below
+        assert batch.result() == [True, True]
+    slow_engine.dispose()
+    revisions = writer.day_revisions()
+    if change == "delete_days":
+        assert revisions == {d2: 3, d3: 3}
+    else:
+        assert revisions == {d1: 1, d2: 3, d3: 3}
+        exported = {d.date: d.export_id for d in writer.ledger()}
+        assert exported == {d1: "claims-1", d2: "", d3: "claims-1"}

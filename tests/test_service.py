@@ -517,6 +517,34 @@ def test_a_write_failing_after_a_planning_error_is_raised_with_it_as_context(
     assert store.planned_days() == ()
 
 
+class FailingBatchStore(BatchStore):
+    """Notes each batch it is given and fails the ``failing``-th (from 0), writing none of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing: int | None = None
+
+    def put_days(self, days: Sequence[PlannedDay]) -> list[bool]:
+        if len(self.batches) == self.failing:
+            self.batches.append([d.date for d in days])
+            raise ConnectionError("database went away")
+        return super().put_days(days)
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+def test_a_failed_batch_is_neither_written_again_nor_followed(clock: Clock, failing: int) -> None:
+    store = FailingBatchStore()
+    loom = make_loom(clock, weeks=4, store=store)
+    store.delete_days()
+    store.batches.clear()
+    window = list(loom.window().days())
+    store.failing = failing
+    with pytest.raises(ConnectionError):
+        loom.roll()
+    assert store.batches == [window[:16], window[16:]][: failing + 1]  # no batch after it
+    assert [p.date for p in store.planned_days()] == window[: 16 * failing]
+
+
 def test_no_day_is_written_after_a_failed_write(clock: Clock) -> None:
     store = FlakyStore()
     loom = make_loom(clock, weeks=4, store=store)

@@ -28,6 +28,7 @@ import pytest
 from . import (
     AlreadyRetractedError,
     AuditEntry,
+    BillingLine,
     Cancellation,
     DayPlan,
     DuplicateIdError,
@@ -336,7 +337,7 @@ class StoreContract:
         assert store.get_day(day) == same
 
     def test_put_days_writes_each_day_as_put_day_would(self, store: Store) -> None:
-        wednesdays = [date(2026, 10, 7) + timedelta(weeks=n) for n in range(3)]
+        wednesdays = [date(2026, 10, 7) + timedelta(weeks=n) for n in range(4)]
         first = self._billed_day(store, wednesdays[0]).plan.instances[0]
         changed = attrs.evolve(first, billing_lines=first.billing_lines[:1])
         other = attrs.evolve(first, id=f"{first.id}-b", program_id=f"{first.program_id}-b")
@@ -347,21 +348,30 @@ class StoreContract:
                 plan=DayPlan(date=day, instances=moved), revision=revision, planned_at=_AT
             )
 
-        newer = planned(wednesdays[2], 9, first)
-        assert store.put_days([planned(wednesdays[0], 1, first), newer]) == [True, True]
+        def lines(*days: PlannedDay) -> list[tuple[BillingLine, ...]]:
+            return [tuple(x for i in d.plan.instances for x in i.billing_lines) for d in days]
+
+        exported, newer = planned(wednesdays[3], 1, first), planned(wednesdays[2], 9, first)
+        given = [planned(wednesdays[0], 1, first), newer, exported]
+        assert store.put_days(given) == [True, True, True]
+        assert store.mark_exported(wednesdays[3], wednesdays[3], "claims-1", _AT) == 1
         given = [
             planned(wednesdays[2], 8, changed),  # older than the stored plan: kept
             planned(wednesdays[1], 2, first),  # new
             planned(wednesdays[0], 2, changed),  # partly changed
-            planned(wednesdays[0], 3, other, changed),  # the same date again: the last wins
+            planned(wednesdays[3], 2, changed),  # exported: the plan changes, its lines stay
         ]
         assert store.put_days(given) == [False, True, True, True]
-        assert store.put_days([]) == []
-        expected = [given[3], given[1], newer]
-        assert store.planned_days() == tuple(expected)
-        assert [d.lines for d in store.ledger()] == [
-            tuple(line for i in p.plan.instances for line in i.billing_lines) for p in expected
+        assert store.planned_days() == (given[2], given[1], newer, given[3])
+        assert [d.lines for d in store.ledger()] == lines(given[2], given[1], newer, exported)
+        again = [
+            planned(wednesdays[0], 3, other),
+            planned(wednesdays[0], 3, other, changed),  # the same date again: the last wins
         ]
+        assert store.put_days(again) == [True, True]
+        assert store.put_days([]) == []
+        assert store.get_day(wednesdays[0]) == again[1]
+        assert store.ledger(wednesdays[0], wednesdays[0])[0].lines == lines(again[1])[0]
 
     def test_planned_days_and_delete_days_by_range(self, store: Store) -> None:
         days = [date(2026, 10, 1) + timedelta(days=i) for i in range(10)]

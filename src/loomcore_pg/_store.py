@@ -395,7 +395,9 @@ class PostgresStore(Store):
     def put_days(self, days: Sequence[PlannedDay]) -> list[bool]:
         """Write the days as :meth:`put_day` would, all in one transaction
         (all or none): one statement per table for them all, not one per
-        day, so a batch costs little more than a day."""
+        day, so a batch costs little more than a day. Days given in any
+        order are written in date order. A date given twice makes the days
+        written one transaction each, in turn (as :meth:`put_day` for each)."""
         dates = [d.plan.date for d in days]
         if len(set(dates)) < len(dates):  # a date twice: one transaction each, in turn
             return [self.put_days([d])[0] for d in days]
