@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import event, insert, text
 
 from conftest import clean_database
 from loomcore import DayPlan, PlannedDay, Store
@@ -293,3 +293,39 @@ def test_a_batch_of_days_some_rewritten_elsewhere_reads_back_and_keeps_unchanged
     assert now[days[0]][base.id] == keys[days[0]][base.id]  # unchanged: the same row
     assert now[days[0]][f"{base.id}-b"] != keys[days[0]][f"{base.id}-b"]
     assert now[days[2]] == keys[days[2]]  # only moved
+
+
+def test_a_store_that_read_a_day_writes_it_without_reading_its_rows_again(
+    pg_engine: Any,
+) -> None:
+    # a web process reads the plans the roller wrote; its edit then compares
+    # with what it read instead of reading every row's document back
+    clean_database(pg_engine)
+    roller, web = PostgresStore(pg_engine), PostgresStore(pg_engine)
+    roller.set_organisation(sample_organisation())
+    roller.add_record(_enrol("a", "ann", date(2026, 10, 1)))
+    day = date(2026, 10, 7)
+    base = _planned_day(day, roller).plan.instances[0]
+    other = _named(base, f"{base.id}-b")
+    first = DayPlan(date=day, instances=(base, other))
+    assert roller.put_day(PlannedDay(plan=first, revision=1, planned_at=_AT))
+    keys = _instance_keys(pg_engine, day)
+    assert web.planned_days(day, day)[0].plan.instances == (base, other)
+    documents_read: list[str] = []
+
+    def note(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
+        if sql.startswith("SELECT") and "tgl_loom_instances.data" in sql:
+            documents_read.append(sql)
+
+    changed = attrs.evolve(other, cancellation_reason="x")
+    event.listen(pg_engine, "before_cursor_execute", note)
+    try:
+        plan = DayPlan(date=day, instances=(base, changed))
+        assert web.put_day(PlannedDay(plan=plan, revision=2, planned_at=_AT))
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", note)
+    assert documents_read == []
+    now = _instance_keys(pg_engine, day)
+    assert now[base.id] == keys[base.id]  # unchanged: the same row
+    assert now[other.id] != keys[other.id]
+    assert roller.get_day(day).plan.instances == (base, changed)  # type: ignore[union-attr]

@@ -178,7 +178,7 @@ class PostgresStore(Store):
         self._records_seen: dict[str, Record] = {}
         # the instance each row of a day holds, by row key, as this store
         # last wrote or read the day (a row's value never changes): the
-        # days most recently written, enough for any window
+        # days most recently written or read, enough for any window
         self._rows_seen: OrderedDict[date, dict[uuid.UUID, Instance]] = OrderedDict()
         self._rows_lock = threading.Lock()
 
@@ -435,13 +435,19 @@ class PostgresStore(Store):
                     seen = {p.date: self._rows_seen.get(p.date, {}) for p in plans}
                 lines, rows = _write_instances(conn, plans, seen)
                 _write_ledger(conn, [(p, lines[p.date]) for p in plans if lines[p.date].any])
-        with self._rows_lock:  # written: remember what each row holds
-            for p in plans:
-                self._rows_seen[p.date] = rows[p.date]
-                self._rows_seen.move_to_end(p.date)
+        self._remember_rows({p.date: rows[p.date] for p in plans})  # written
+        return [d in written for d in dates]
+
+    def _remember_rows(self, rows: Mapping[date, dict[uuid.UUID, Instance]]) -> None:
+        """Note the instance each row of these days holds, by row key (a
+        row's value never changes), keeping the days most recently written
+        or read."""
+        with self._rows_lock:
+            for day, held in rows.items():
+                self._rows_seen[day] = held
+                self._rows_seen.move_to_end(day)
             while len(self._rows_seen) > _DAYS_SEEN:
                 self._rows_seen.popitem(last=False)
-        return [d in written for d in dates]
 
     def get_day(self, day: date) -> PlannedDay | None:
         found = self.planned_days(day, day)
@@ -462,13 +468,19 @@ class PostgresStore(Store):
                 select(_DAYS).where(*_day_range(_DAYS.c.day, start, end)).order_by(_DAYS.c.day)
             ).all()
             rows = conn.execute(
-                select(_INSTANCES.c.day, _INSTANCES.c.data)
+                select(_INSTANCES.c.key, _INSTANCES.c.day, _INSTANCES.c.data)
                 .where(*_day_range(_INSTANCES.c.day, start, end))
                 .order_by(_INSTANCES.c.day, _INSTANCES.c.position)
             )
             by_day: dict[date, list[Instance]] = {}
+            held: dict[date, dict[uuid.UUID, Instance]] = {}
             for r in rows:
-                by_day.setdefault(r.day, []).append(structure(r.data, Instance))
+                inst = structure(r.data, Instance)
+                by_day.setdefault(r.day, []).append(inst)
+                held.setdefault(r.day, {})[r.key] = inst
+        # what each row holds, as read: a later write of these days compares
+        # with it instead of reading the rows again
+        self._remember_rows(held)
         return tuple(
             PlannedDay(
                 plan=DayPlan(
