@@ -554,3 +554,32 @@ def test_no_day_is_written_after_a_failed_write(clock: Clock) -> None:
     with pytest.raises(ConnectionError):
         loom.roll()
     assert [p.date for p in store.planned_days()] == window[:3]
+
+
+@pytest.mark.parametrize("warmed", [True, False])
+def test_a_warmed_process_edits_working_out_only_the_program_edited(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch, warmed: bool
+) -> None:
+    # a web process beside the roller: the same store, a Loom of its own
+    import loomcore._plan as plan_module
+
+    roller = make_loom(clock, weeks=4)
+    web = Loom(roller.store, clock=clock)
+    window = list(web.window().days())
+    if warmed:
+        assert web.warm() == len(window)
+    worked_out: list[str] = []
+    real = plan_module._program_instances
+
+    def spy(inputs, program, day, applied):  # type: ignore[no-untyped-def]
+        worked_out.append(program.id)
+        return real(inputs, program, day, applied)
+
+    monkeypatch.setattr(plan_module, "_program_instances", spy)
+    web.record(Enrolment(program_id="centre-wed", participant_id="john", start=window[0]))
+    if warmed:
+        assert set(worked_out) == {"centre-wed"}
+    else:  # the first edit of a day works out every program of it
+        assert set(worked_out) > {"centre-wed"}
+    for day in window:
+        assert web.day(day) == from_scratch(web, day)
