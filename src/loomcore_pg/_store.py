@@ -479,8 +479,14 @@ class PostgresStore(Store):
                 by_day.setdefault(r.day, []).append(inst)
                 held.setdefault(r.day, {})[r.key] = inst
         # what each row holds, as read: a later write of these days compares
-        # with it instead of reading the rows again
-        self._remember_rows(held)
+        # with it instead of reading the rows again. A row already known
+        # keeps the instance it was known by (the same value): a plan made
+        # of the very instances written is then told unchanged at a glance.
+        with self._rows_lock:
+            known = {d: self._rows_seen.get(d, {}) for d in held}
+        self._remember_rows(
+            {d: {k: known[d].get(k, i) for k, i in by_key.items()} for d, by_key in held.items()}
+        )
         return tuple(
             PlannedDay(
                 plan=DayPlan(
