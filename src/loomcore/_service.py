@@ -279,8 +279,9 @@ class Loom:
         the benchmark's scale an enrolment took about 0.75 s in a fresh
         process, and about 0.12 s once warmed (which takes about as long as
         planning the window: seconds). Uses the worker processes
-        (``Loom(workers=N)``) as a roll does. Calling it again costs little:
-        what is remembered still holds unless records changed.
+        (``Loom(workers=N)``) as a roll does. Called again, it plans little
+        (what is remembered holds unless records changed) but reads the
+        stored plans again.
         """
         window = self.window()
         days = list(window.days())
