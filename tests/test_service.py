@@ -556,6 +556,46 @@ def test_no_day_is_written_after_a_failed_write(clock: Clock) -> None:
     assert [p.date for p in store.planned_days()] == window[:3]
 
 
+@pytest.mark.parametrize("between", ["record", "retraction", "organisation"])
+def test_edits_by_another_process_are_caught_up_keeping_what_was_worked_out(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch, between: str
+) -> None:
+    # two processes on one store: what the other records is taken into this
+    # one's inputs, dropping only what it can change; a new organisation
+    # (or too many changes) has them reloaded
+    import loomcore._plan as plan_module
+
+    roller = make_loom(clock, weeks=4)
+    web = Loom(roller.store, clock=clock)
+    web.warm()
+    window = list(web.window().days())
+    if between == "organisation":
+        roller.store.set_organisation(roller.store.organisation())
+    else:
+        roller.record(Enrolment(program_id="sat-adventure", participant_id="p01", start=window[0]))
+        joined = roller.record(
+            Enrolment(program_id="centre-wed", participant_id="p01", start=window[0])
+        )
+        web.record(Enrolment(program_id="mon-art", participant_id="p02", start=window[0]))
+        if between == "retraction":  # p01 leaves Wednesdays again, unseen by ``web``
+            roller.retract(joined.id)
+    worked_out: list[str] = []
+    real = plan_module._program_instances
+
+    def spy(inputs, program, day, applied):  # type: ignore[no-untyped-def]
+        worked_out.append(program.id)
+        return real(inputs, program, day, applied)
+
+    monkeypatch.setattr(plan_module, "_program_instances", spy)
+    web.record(Enrolment(program_id="centre-wed", participant_id="john", start=window[0]))
+    if between == "organisation":  # reloaded: every program worked out again
+        assert set(worked_out) == {p.id for p in web.store.organisation().programs}
+    else:  # the programs the records since the warm-up name, no other
+        assert set(worked_out) == {"centre-wed", "sat-adventure", "mon-art"}
+    for day in window:
+        assert web.day(day) == from_scratch(web, day)
+
+
 @pytest.mark.parametrize("warmed", [True, False])
 def test_a_warmed_process_edits_working_out_only_the_program_edited(
     clock: Clock, monkeypatch: pytest.MonkeyPatch, warmed: bool
@@ -581,5 +621,29 @@ def test_a_warmed_process_edits_working_out_only_the_program_edited(
         assert set(worked_out) == {"centre-wed"}
     else:  # the first edit of a day works out every program of it
         assert set(worked_out) > {"centre-wed"}
+    for day in window:
+        assert web.day(day) == from_scratch(web, day)
+
+
+def test_records_loaded_while_another_process_writes_are_not_taken_in_twice(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the inputs are stamped with the revision read before loading; a record
+    # another process adds in between is both loaded and among the changes
+    # since that revision
+    roller = make_loom(clock, weeks=4)
+    web = Loom(roller.store, clock=clock)
+    window = list(web.window().days())
+    real_load = roller.store.load_records
+    meanwhile = [Enrolment(program_id="sat-adventure", participant_id="p01", start=window[0])]
+
+    def load_records(start: date, end: date):  # type: ignore[no-untyped-def]
+        while meanwhile:
+            roller.record(meanwhile.pop())
+        return real_load(start, end)
+
+    monkeypatch.setattr(roller.store, "load_records", load_records)
+    web.warm()
+    web.record(Enrolment(program_id="centre-wed", participant_id="john", start=window[0]))
     for day in window:
         assert web.day(day) == from_scratch(web, day)

@@ -80,6 +80,9 @@ _IN_WORKERS_FROM = 14
 # last _LONGEST_WINDOW of days, which leaves out the records of days the
 # window has left behind, and keeps what was planned of the others.
 _MOST_CACHED = timedelta(weeks=18)
+# Changes by other writers the cached inputs take in (keeping what was
+# planned of the days they do not touch); beyond this they are reloaded
+_MOST_CAUGHT_UP = 256
 _LONGEST_WINDOW = timedelta(weeks=MAX_WEEKS)
 _ONE_DAY = timedelta(days=1)
 # Days given to the store in one batch (Store.put_days), at most: a batch
@@ -268,7 +271,7 @@ class Loom:
 
     def warm(self) -> int:
         """Work out the window's plans in this process and read the stored
-        ones, writing nothing; the number of days worked out.
+        ones, writing nothing; the number of days in the window.
 
         For a host process that records operators' edits but does not roll
         (a web process beside ``loom roller``): an edit re-plans its days
@@ -281,7 +284,10 @@ class Loom:
         planning the window: seconds). Uses the worker processes
         (``Loom(workers=N)``) as a roll does. Called again, it plans little
         (what is remembered holds unless records changed) but reads the
-        stored plans again.
+        stored plans again. Records other processes add or retract later
+        are taken in by the next call that plans, dropping only what they
+        can change (a new organisation, or hundreds of changes at once,
+        have everything worked out again).
         """
         window = self.window()
         days = list(window.days())
@@ -788,6 +794,8 @@ class Loom:
 
     def _inputs(self, start: date, end: date) -> PlanInputs:
         revision = self.store.revision()
+        if self._cache is not None and self._cache[0] < revision:
+            self._catch_up()
         cached = self._cache
         if cached is not None and cached[0] == revision and cached[1] <= start:
             if end <= cached[2]:
@@ -830,10 +838,14 @@ class Loom:
         """Bring the cached inputs to ``revision``, this one change later.
 
         Only when the cache holds the revision just before (no other writer
-        came in between); otherwise the next :meth:`_inputs` reloads. A record
+        came in between); otherwise the next :meth:`_inputs` catches up
+        (:meth:`_catch_up`) or reloads. A record
         outside the cached dates is added all the same (more records than
         needed change no plan), except a move onto those dates from a date
-        outside them, whose origin's records the cache may lack.
+        outside them, whose origin's records the cache may lack. A record
+        the cache holds already is not added again: inputs loaded while
+        another writer added records hold some of the changes after the
+        revision they were loaded at.
         """
         cached = self._cache
         if cached is None or cached[0] != revision - 1:
@@ -842,6 +854,8 @@ class Loom:
         if isinstance(add, Reschedule) and not start <= add.date <= end:
             self._cache = None
             return
+        if add is not None and add.id in inputs._ids:
+            add = None  # loaded with the inputs already
         if remove is not None and remove.id not in inputs._ids:
             remove = None  # outside the cached dates: nothing to take out
         self._cache = (
@@ -853,6 +867,27 @@ class Loom:
                 remove=(remove,) if remove is not None else (),
             ),
         )
+
+    def _catch_up(self) -> None:
+        """Bring the cached inputs up to the store with the records and
+        retractions other writers (another process) added since, as
+        :meth:`_advance` does for this one's: what was worked out for the
+        days they do not touch is kept. A new organisation, or more than
+        ``_MOST_CAUGHT_UP`` changes, leaves the inputs to be reloaded.
+        """
+        cached = self._cache
+        assert cached is not None
+        changes = self.store.changes_since(cached[0])
+        if len(changes) > _MOST_CAUGHT_UP or any(c.kind == "organisation" for c in changes):
+            self._cache = None
+            return
+        for change in changes:
+            if change.kind == "record":
+                self._advance(change.revision, add=change.record)
+            else:
+                self._advance(change.revision, remove=change.record)
+            if self._cache is None:  # a change the cache cannot take: reloaded
+                return
 
     def _inputs_around(self, window: Window, record: Record) -> PlanInputs:
         """Inputs for the window and the dates a record names (to validate it)."""

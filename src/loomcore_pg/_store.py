@@ -814,10 +814,10 @@ def _write_instances(
     rewritten (with their allocations, shifts and runs); an instance that
     only moved place gets its new position. A row's value never changes
     (rows are only added, moved and deleted), so ``seen`` (by day, the
-    instance each row this store wrote holds, by key) tells what the rows
-    hold without reading them. If a day has a row not in it (written by
-    another store, or before this one started), every row's value of that
-    day is read and compared with the plan's as stored. Each step is one
+    instance each row this store wrote or read holds, by key) tells what
+    the rows hold without reading them. If a day has a row not in it
+    (written by another store since, or before this one started), every
+    row's value of that day is read and compared with the plan's as stored. Each step is one
     statement for all the days.
     """
     rows: dict[date, list[Any]] = {p.date: [] for p in plans}
