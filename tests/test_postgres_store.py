@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
 import attrs
 import pytest
-from sqlalchemy import event, insert, text
+from sqlalchemy import create_engine, event, insert, text
 
 from conftest import clean_database
 from loomcore import DayPlan, PlannedDay, Store
@@ -329,3 +331,45 @@ def test_a_store_that_read_a_day_writes_it_without_reading_its_rows_again(
     assert now[base.id] == keys[base.id]  # unchanged: the same row
     assert now[other.id] != keys[other.id]
     assert roller.get_day(day).plan.instances == (base, changed)  # type: ignore[union-attr]
+
+
+def test_a_day_read_while_it_is_written_is_read_whole_from_before_or_after(
+    pg_engine: Any,
+) -> None:
+    # planned_days reads the days' rows, then their instances: one snapshot,
+    # so a write landing between the two is not half seen
+    clean_database(pg_engine)
+    writer = PostgresStore(pg_engine)
+    writer.set_organisation(sample_organisation())
+    writer.add_record(_enrol("a", "ann", date(2026, 10, 1)))
+    day = date(2026, 10, 7)
+    base = _planned_day(day, writer).plan.instances[0]
+    before = PlannedDay(plan=DayPlan(date=day, instances=(base,)), revision=1, planned_at=_AT)
+    after = PlannedDay(
+        plan=DayPlan(date=day, instances=(base, _named(base, f"{base.id}-b"))),
+        revision=2,
+        planned_at=_AT,
+    )
+    assert writer.put_day(before)
+    reader_engine = create_engine(pg_engine.url)
+    reader = PostgresStore(reader_engine)
+    reached, go = threading.Event(), threading.Event()
+
+    def pause(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
+        if sql.startswith("SELECT tgl_loom_instances.key"):
+            reached.set()
+            go.wait(20)
+
+    event.listen(reader_engine, "before_cursor_execute", pause)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            reading = pool.submit(reader.planned_days, day, day)
+            try:
+                assert reached.wait(20)
+                assert writer.put_day(after)  # lands between the reader's two statements
+            finally:
+                go.set()
+            assert reading.result() == (before,)
+        assert reader.planned_days(day, day) == (after,)
+    finally:
+        reader_engine.dispose()

@@ -52,6 +52,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -212,6 +213,17 @@ class PostgresStore(Store):
     def _tx(self, **context: str) -> Iterator[Connection]:
         with _translated(**context), self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction whose statements all see one snapshot
+        (``REPEATABLE READ``): a read of several tables is of one moment,
+        never of a day's row from one write and its instances from another."""
+        with _translated(), self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                conn.execute(text("SET TRANSACTION READ ONLY"))
+                yield conn
 
     def _next_revision(
         self, conn: Connection, kind: str, record_id: str | None, own_id: str | None
@@ -463,7 +475,7 @@ class PostgresStore(Store):
     def planned_days(
         self, start: date | None = None, end: date | None = None
     ) -> tuple[PlannedDay, ...]:
-        with self._tx() as conn:
+        with self._snapshot() as conn:
             days = conn.execute(
                 select(_DAYS).where(*_day_range(_DAYS.c.day, start, end)).order_by(_DAYS.c.day)
             ).all()
@@ -545,7 +557,7 @@ class PostgresStore(Store):
     # ----------------------------------------------------------- billing ledger
 
     def ledger(self, start: date | None = None, end: date | None = None) -> tuple[LedgerDay, ...]:
-        with self._tx() as conn:
+        with self._snapshot() as conn:
             days = conn.execute(
                 select(_LEDGER.c.day, _LEDGER.c.export_id, _EXPORTS.c.exported_at)
                 .select_from(_LEDGER.outerjoin(_EXPORTS))
