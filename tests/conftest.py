@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,3 +94,19 @@ def any_store(store_kind: str, request: pytest.FixtureRequest) -> Any:
     engine = request.getfixturevalue("pg_engine")
     clean_database(engine)
     return PostgresStore(engine)
+
+
+def paused_before(engine: Any, statement: str) -> tuple[threading.Event, threading.Event]:
+    """Events: set when a statement on ``engine`` starting ``statement`` is
+    about to run, and the one it then waits for (up to 20 s)."""
+    from sqlalchemy import event
+
+    reached, go = threading.Event(), threading.Event()
+
+    def hook(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
+        if sql.startswith(statement):
+            reached.set()
+            go.wait(20)
+
+    event.listen(engine, "before_cursor_execute", hook)
+    return reached, go

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 
 import loomcore_pg._store as pg_store
 from builders import Clock, local, seed_organisation
-from conftest import clean_database
+from conftest import clean_database, paused_before
 from loomcore import (
     DayPlan,
     Enrolment,
@@ -247,20 +247,6 @@ def test_batches_of_days_given_in_any_order_exports_and_deletes_never_deadlock(
     assert {d.date for d in setup.ledger()} == every_day  # the ledger keeps every day written
 
 
-def _paused_before(engine: Any, statement: str) -> tuple[threading.Event, threading.Event]:
-    """Events: set when a statement on ``engine`` starting ``statement`` is
-    about to run, and the one it then waits for (up to 20 s)."""
-    reached, go = threading.Event(), threading.Event()
-
-    def hook(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
-        if sql.startswith(statement):
-            reached.set()
-            go.wait(20)
-
-    event.listen(engine, "before_cursor_execute", hook)
-    return reached, go
-
-
 def _until_a_backend_waits_on_a_lock(engine: Any) -> None:
     with engine.connect() as conn:
         for _ in range(200):
@@ -295,7 +281,7 @@ def test_a_range_change_meeting_a_day_written_since_its_locks_does_not_deadlock(
     writer.put_days([day(d1, 1), day(d3, 1)])
     slow_engine = create_engine(pg_engine.url)
     slow = PostgresStore(slow_engine)
-    reached, go = _paused_before(
+    reached, go = paused_before(
         slow_engine, "DELETE FROM tgl_loom_days" if change == "delete_days" else "UPDATE"
     )
     with ThreadPoolExecutor(2) as pool:

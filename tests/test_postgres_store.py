@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
@@ -11,7 +10,7 @@ import attrs
 import pytest
 from sqlalchemy import create_engine, event, insert, text
 
-from conftest import clean_database
+from conftest import clean_database, paused_before
 from loomcore import DayPlan, PlannedDay, Store
 from loomcore.testing import _AT, StoreContract, _enrol, sample_organisation
 from loomcore.testing import _plan as _planned_day
@@ -102,6 +101,16 @@ def test_the_price_catalogue_round_trips(pg_engine: Any) -> None:
     assert len(store.catalogue().limits) == len(shipped.limits)  # type: ignore[union-attr]
 
 
+def _with_ann(pg_engine: Any, stores: int) -> list[PostgresStore]:
+    """``stores`` stores on an emptied database holding the sample
+    organisation and Ann enrolled on Wednesdays from 1 October 2026."""
+    clean_database(pg_engine)
+    made = [PostgresStore(pg_engine) for _ in range(stores)]
+    made[0].set_organisation(sample_organisation())
+    made[0].add_record(_enrol("a", "ann", date(2026, 10, 1)))
+    return made
+
+
 def _instance_keys(engine: Any, day: date) -> dict[str, Any]:
     with engine.connect() as conn:
         rows = conn.execute(
@@ -111,10 +120,7 @@ def _instance_keys(engine: Any, day: date) -> dict[str, Any]:
 
 
 def test_a_day_planned_again_rewrites_only_the_instances_that_changed(pg_engine: Any) -> None:
-    clean_database(pg_engine)
-    store = PostgresStore(pg_engine)
-    store.set_organisation(sample_organisation())
-    store.add_record(_enrol("a", "ann", date(2026, 10, 1)))
+    (store,) = _with_ann(pg_engine, 1)
     day = date(2026, 10, 7)
     first = _planned_day(day, store).plan.instances[0]
     second = attrs.evolve(first, id=f"{first.id}-b", program_id="other")
@@ -146,10 +152,7 @@ def test_an_engine_on_another_driver_is_refused_by_name() -> None:
 def test_stores_taking_turns_at_a_day_each_leave_their_own_plan(pg_engine: Any) -> None:
     # Each store remembers what the rows it wrote hold; a row another store
     # rewrote meanwhile is one it has not seen, so it is read, not assumed.
-    clean_database(pg_engine)
-    ours, theirs = PostgresStore(pg_engine), PostgresStore(pg_engine)
-    ours.set_organisation(sample_organisation())
-    ours.add_record(_enrol("a", "ann", date(2026, 10, 1)))
+    ours, theirs = _with_ann(pg_engine, 2)
     day = date(2026, 10, 7)
     first = _planned_day(day, ours).plan.instances[0]
     assert first.billing_lines
@@ -259,10 +262,7 @@ def test_a_batch_of_days_some_rewritten_elsewhere_reads_back_and_keeps_unchanged
 ) -> None:
     # one transaction for several days: days only this store wrote are
     # compared with what it remembers, a day another store rewrote is read
-    clean_database(pg_engine)
-    ours, theirs = PostgresStore(pg_engine), PostgresStore(pg_engine)
-    ours.set_organisation(sample_organisation())
-    ours.add_record(_enrol("a", "ann", date(2026, 10, 1)))
+    ours, theirs = _with_ann(pg_engine, 2)
     days = [date(2026, 10, 7), date(2026, 10, 14), date(2026, 10, 21)]
     base = _planned_day(days[0], ours).plan.instances[0]
     assert base.billing_lines
@@ -302,10 +302,7 @@ def test_a_store_that_read_a_day_writes_it_without_reading_its_rows_again(
 ) -> None:
     # a web process reads the plans the roller wrote; its edit then compares
     # with what it read instead of reading every row's document back
-    clean_database(pg_engine)
-    roller, web = PostgresStore(pg_engine), PostgresStore(pg_engine)
-    roller.set_organisation(sample_organisation())
-    roller.add_record(_enrol("a", "ann", date(2026, 10, 1)))
+    roller, web = _with_ann(pg_engine, 2)
     day = date(2026, 10, 7)
     base = _planned_day(day, roller).plan.instances[0]
     other = _named(base, f"{base.id}-b")
@@ -338,10 +335,7 @@ def test_a_day_read_while_it_is_written_is_read_whole_from_before_or_after(
 ) -> None:
     # planned_days reads the days' rows, then their instances: one snapshot,
     # so a write landing between the two is not half seen
-    clean_database(pg_engine)
-    writer = PostgresStore(pg_engine)
-    writer.set_organisation(sample_organisation())
-    writer.add_record(_enrol("a", "ann", date(2026, 10, 1)))
+    (writer,) = _with_ann(pg_engine, 1)
     day = date(2026, 10, 7)
     base = _planned_day(day, writer).plan.instances[0]
     before = PlannedDay(plan=DayPlan(date=day, instances=(base,)), revision=1, planned_at=_AT)
@@ -353,14 +347,7 @@ def test_a_day_read_while_it_is_written_is_read_whole_from_before_or_after(
     assert writer.put_day(before)
     reader_engine = create_engine(pg_engine.url)
     reader = PostgresStore(reader_engine)
-    reached, go = threading.Event(), threading.Event()
-
-    def pause(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
-        if sql.startswith("SELECT tgl_loom_instances.key"):
-            reached.set()
-            go.wait(20)
-
-    event.listen(reader_engine, "before_cursor_execute", pause)
+    reached, go = paused_before(reader_engine, "SELECT tgl_loom_instances.key")
     try:
         with ThreadPoolExecutor(1) as pool:
             reading = pool.submit(reader.planned_days, day, day)

@@ -129,6 +129,22 @@ def test_a_crash_between_recording_and_replanning_is_mended_by_the_roll(loom: Lo
     assert loom.roll_log()[-1].trigger == "verify"
 
 
+def programs_worked_out(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the programs whose instances planning works out from now
+    on (rather than finds remembered), one entry each time."""
+    import loomcore._plan as plan_module
+
+    worked_out: list[str] = []
+    real = plan_module._program_instances
+
+    def spy(inputs, program, day, applied):  # type: ignore[no-untyped-def]
+        worked_out.append(program.id)
+        return real(inputs, program, day, applied)
+
+    monkeypatch.setattr(plan_module, "_program_instances", spy)
+    return worked_out
+
+
 class FlakyStore(MemoryStore):
     """Fails to write one date: the days before it in a batch are written."""
 
@@ -420,8 +436,6 @@ def test_inputs_reloaded_as_the_window_moves_on_keep_what_was_planned(
     """After three weeks of nightly rolls the service reloads its records
     for the window's dates; an edit then re-plans only its own program,
     not every program of every day it touches."""
-    import loomcore._plan as plan_module
-
     loom = make_loom(clock, weeks=16)
     store = loom.store
     reloads: list[tuple[date, date]] = []
@@ -437,14 +451,7 @@ def test_inputs_reloaded_as_the_window_moves_on_keep_what_was_planned(
         loom.roll()
     assert any(end - start > timedelta(weeks=15) for start, end in reloads)  # reloaded
 
-    worked_out: list[str] = []
-    real = plan_module._program_instances
-
-    def spy(inputs, program, day, applied):  # type: ignore[no-untyped-def]
-        worked_out.append(program.id)
-        return real(inputs, program, day, applied)
-
-    monkeypatch.setattr(plan_module, "_program_instances", spy)
+    worked_out = programs_worked_out(monkeypatch)
     start = loom.window().start + timedelta(days=7)
     loom.record(Enrolment(program_id="centre-wed", participant_id="sarah", start=start))
     assert set(worked_out) == {"centre-wed"}
@@ -563,8 +570,6 @@ def test_edits_by_another_process_are_caught_up_keeping_what_was_worked_out(
     # two processes on one store: what the other records is taken into this
     # one's inputs, dropping only what it can change; a new organisation
     # (or too many changes) has them reloaded
-    import loomcore._plan as plan_module
-
     roller = make_loom(clock, weeks=4)
     web = Loom(roller.store, clock=clock)
     web.warm()
@@ -579,14 +584,7 @@ def test_edits_by_another_process_are_caught_up_keeping_what_was_worked_out(
         web.record(Enrolment(program_id="mon-art", participant_id="p02", start=window[0]))
         if between == "retraction":  # p01 leaves Wednesdays again, unseen by ``web``
             roller.retract(joined.id)
-    worked_out: list[str] = []
-    real = plan_module._program_instances
-
-    def spy(inputs, program, day, applied):  # type: ignore[no-untyped-def]
-        worked_out.append(program.id)
-        return real(inputs, program, day, applied)
-
-    monkeypatch.setattr(plan_module, "_program_instances", spy)
+    worked_out = programs_worked_out(monkeypatch)
     web.record(Enrolment(program_id="centre-wed", participant_id="john", start=window[0]))
     if between == "organisation":  # reloaded: every program worked out again
         assert set(worked_out) == {p.id for p in web.store.organisation().programs}
@@ -601,21 +599,12 @@ def test_a_warmed_process_edits_working_out_only_the_program_edited(
     clock: Clock, monkeypatch: pytest.MonkeyPatch, warmed: bool
 ) -> None:
     # a web process beside the roller: the same store, a Loom of its own
-    import loomcore._plan as plan_module
-
     roller = make_loom(clock, weeks=4)
     web = Loom(roller.store, clock=clock)
     window = list(web.window().days())
     if warmed:
         assert web.warm() == len(window)
-    worked_out: list[str] = []
-    real = plan_module._program_instances
-
-    def spy(inputs, program, day, applied):  # type: ignore[no-untyped-def]
-        worked_out.append(program.id)
-        return real(inputs, program, day, applied)
-
-    monkeypatch.setattr(plan_module, "_program_instances", spy)
+    worked_out = programs_worked_out(monkeypatch)
     web.record(Enrolment(program_id="centre-wed", participant_id="john", start=window[0]))
     if warmed:
         assert set(worked_out) == {"centre-wed"}

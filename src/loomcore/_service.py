@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time as _time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -291,9 +291,7 @@ class Loom:
         """
         window = self.window()
         days = list(window.days())
-        inputs = self._inputs(window.start, window.end)
-        workers = self.workers if len(days) >= _IN_WORKERS_FROM else 1
-        for _ in plan_days(inputs, days, workers=workers):
+        for _ in self._plans(days, many=True):
             pass
         self.store.planned_days(window.start, window.end)
         return len(days)
@@ -903,17 +901,12 @@ class Loom:
         many: bool = False,
     ) -> list[date]:
         """Plan and write ``days`` in ascending order; the days written.
-
-        ``many``: a window's worth planned afresh, worth the worker
-        processes (if any) when it is two weeks or more.
-        """
+        ``many`` as for :meth:`_plans`."""
         days = sorted(days)
         if not days:
             return []
         revision = self.store.revision()
-        inputs = self._inputs(days[0], days[-1])
-        workers = self.workers if many and len(days) >= _IN_WORKERS_FROM else 1
-        plans = plan_days(inputs, days, workers=workers)
+        plans = self._plans(days, many=many)
         with _Writer(self.store) as write:
             try:
                 for n, _ in enumerate(days):
@@ -923,6 +916,14 @@ class Loom:
             finally:
                 plans.close()
         return days
+
+    def _plans(self, days: list[date], *, many: bool) -> Generator[DayPlan, None, None]:
+        """The plans of ``days`` (ascending), from the cached inputs. ``many``:
+        a window's worth planned afresh, worth the worker processes (if
+        any) when it is two weeks or more."""
+        inputs = self._inputs(days[0], days[-1])
+        workers = self.workers if many and len(days) >= _IN_WORKERS_FROM else 1
+        return plan_days(inputs, days, workers=workers)
 
     def _days_to_plan(self, window: Window) -> list[date]:
         revisions = self.store.day_revisions(window.start, window.end)

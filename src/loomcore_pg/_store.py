@@ -806,12 +806,12 @@ class _LineChanges:
 
 def _dates(days: Iterable[date]) -> Any:
     """``days`` as one array parameter: one statement text however many."""
-    return any_(bindparam("days", list(days), type_=ARRAY(Date)))
+    return any_(bindparam("days", list(days), type_=ARRAY(Date), unique=True))
 
 
 def _keys(keys: Iterable[uuid.UUID]) -> Any:
     """Row ``keys`` as one array parameter."""
-    return any_(bindparam("keys", list(keys), type_=ARRAY(UUID)))
+    return any_(bindparam("keys", list(keys), type_=ARRAY(UUID), unique=True))
 
 
 def _write_instances(
