@@ -108,7 +108,9 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from functools import cached_property
 from itertools import chain, pairwise
+from operator import itemgetter
 from typing import Any, ClassVar, Literal, NoReturn, Protocol, TypeVar
 
 import attrs
@@ -295,20 +297,12 @@ class _Problem:
         self.riders, self.travel, self.transpose = tuple(riders), travel, transpose
         points = [r.location for r in riders] + [x for v in vehicles for x in (v.start, v.end)]
         self.D, self.T = _matrices(points, travel, transpose)
-        self.Dt = [list(col) for col in zip(*self.D, strict=True)]  # Dt[b][a] == D[a][b]
-        self.Tt = [list(col) for col in zip(*self.T, strict=True)]
         self.start = [self.n + 2 * v for v in range(self.m)]
         self.end = [self.n + 2 * v + 1 for v in range(self.m)]
         self.wc = [int(r.wheelchair) for r in riders]
         self.seats = [v.seats for v in vehicles]
         self.places = [v.wheelchair_places for v in vehicles]
         self.limit = [max(max_ride, self._direct(u)) for u in range(self.n)]
-        self.reach = [min((self.D[s][u] for s in self.start), default=0.0) for u in range(self.n)]
-        self.near = [
-            sorted((w for w in range(self.n) if w != u), key=lambda w: self.D[u][w] + self.D[w][u])
-            for u in range(self.n)
-        ]
-        self.close = [near[:_NEAR] for near in self.near]
         self.second: _Search | None = None  # the second start, once made
         # the vehicles by where they start, as the riders see it (the distances
         # and times to them): vehicles starting alike share their orders
@@ -322,6 +316,38 @@ class _Problem:
             starts * self.n**2 * 2**self.n <= _EXACT_WORK
             or (self.n == _EXACT and starts <= _EXACT_STARTS)
         )
+
+    # What only the search reads (a run solved exactly never does), made when first read.
+
+    @cached_property
+    def Dt(self) -> list[list[float]]:
+        """The distances transposed: ``Dt[b][a] == D[a][b]``."""
+        return [list(col) for col in zip(*self.D, strict=True)]
+
+    @cached_property
+    def Tt(self) -> list[list[float]]:
+        """The times transposed."""
+        return [list(col) for col in zip(*self.T, strict=True)]
+
+    @cached_property
+    def reach(self) -> list[float]:
+        """Each rider's distance from the nearest start."""
+        D, start = self.D, self.start
+        return [min((D[s][u] for s in start), default=0.0) for u in range(self.n)]
+
+    @cached_property
+    def near(self) -> list[list[int]]:
+        """The other riders by distance there and back, nearest first, for each rider."""
+        D = self.D
+        return [
+            sorted((w for w in range(self.n) if w != u), key=lambda w: D[u][w] + D[w][u])
+            for u in range(self.n)
+        ]
+
+    @cached_property
+    def close(self) -> list[list[int]]:
+        """Each rider's granular neighbourhood: the ``_NEAR`` nearest of :attr:`near`."""
+        return [near[:_NEAR] for near in self.near]
 
     def _direct(self, u: int) -> float:
         """The shortest ride ``u`` could have alone: their limit if over ``max_ride``."""
@@ -351,10 +377,14 @@ def _matrices(
             # none negative (the least is not), none infinite or NaN (the sum is finite)
             if not (min(row) >= 0.0 and math.isfinite(sum(row))):
                 _refuse_figure(measure, row, places[a], places)
-    ids = [index[p] for p in points]
     if transpose:
-        return [[km[j][i] for j in ids] for i in ids], [[mins[j][i] for j in ids] for i in ids]
-    return [[km[i][j] for j in ids] for i in ids], [[mins[i][j] for j in ids] for i in ids]
+        km = [list(col) for col in zip(*km, strict=True)]
+        mins = [list(col) for col in zip(*mins, strict=True)]
+    if len(places) == len(points):  # no point twice: the tables are the matrices
+        return km, mins
+    ids = [index[p] for p in points]
+    pick = itemgetter(*ids)  # more than one point: a vehicle has two
+    return [list(pick(km[i])) for i in ids], [list(pick(mins[i])) for i in ids]
 
 
 def _refuse_figure(
@@ -1096,6 +1126,7 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
     n, D, T, L, stop, wc = p.n, p.D, p.T, p.limit, p.stop, p.wc
     chairs_in = sum(1 << u for u in range(n) if wc[u])  # the wheelchair riders, as a set
     width = n or 1  # a state is set * width + last stop
+    bits = [(x, 1 << x) for x in range(n)]
     found: dict[int, list[tuple[int, float, tuple[int, ...]]]] = {}
     layer: dict[int, list[_Label]] = {0: [(0.0, -stop, ())]}
     while layer:
@@ -1104,11 +1135,10 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
             mask = state // width
             last = labels[0][2][-1] if mask else start
             row, times = D[last], T[last]
-            for x in range(n):
-                wider = mask | 1 << x
-                if wider == mask:
+            for x, bit in bits:
+                if mask & bit:
                     continue
-                key, leg, drive, limit = wider * width + x, row[x], stop + times[x], L[x]
+                key, leg, drive, limit = (mask | bit) * width + x, row[x], stop + times[x], L[x]
                 kept = grown.get(key)
                 for cost, clock, order in labels:
                     t = clock + drive
@@ -1120,9 +1150,12 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
                         continue
                     for c, a, _ in kept:
                         if c <= k and a <= t:
-                            break
+                            break  # beaten: dropped
                     else:
-                        kept[:] = [e for e in kept if not (k <= e[0] and t <= e[1])]
+                        for c, a, _ in kept:
+                            if k <= c and t <= a:  # it beats one: drop those it beats
+                                kept[:] = [e for e in kept if not (k <= e[0] and t <= e[1])]
+                                break
                         kept.append((k, t, (*order, x)))
         for state, labels in grown.items():
             k, _, order = labels[0] if len(labels) == 1 else min(labels, key=lambda e: e[0])
