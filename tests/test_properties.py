@@ -536,13 +536,20 @@ def test_resolution_matches_brute_force_oracle(timeline: list[Intent]) -> None:
         d = day_at(offset)
         covering = [i for i in timeline if i.covers(d)]
         resolved = inputs.resolve(("enrolled", "art", "p01"), d, False)
+        # the two quicker questions the planner asks give the same answer
+        value = inputs.value(("enrolled", "art", "p01"), d, False)
+        named = inputs.named_on("enrolled", "art", d)
         if not covering:
             assert resolved.value is False
             assert resolved.source == ""
+            assert value is False
+            assert named == []
             continue
         winner = max(covering, key=lambda i: (i.start, i.recorded_at, i.id))
         assert resolved.value is isinstance(winner, Enrolment), d
         assert resolved.source == winner.id
+        assert value is resolved.value
+        assert named == ([("p01", winner.id)] if resolved.value else [])
 
 
 # --------------------------------------------------------------------------- h. plan structure

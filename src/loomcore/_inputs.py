@@ -353,6 +353,26 @@ class PlanInputs:
             return Resolved(default, "")
         return Resolved(entry.value, entry.id)
 
+    def value(self, key: Key, day: date, default: Any) -> Any:
+        """``resolve(key, day, default).value``, without the intent's id."""
+        timeline = self._intent_index.timelines.get(key)
+        if timeline is None:
+            return default
+        entry = timeline.at(day)
+        return default if entry is None else entry.value
+
+    def named_on(self, kind: str, program_id: str, day: date) -> list[tuple[str, str]]:
+        """Each subject of :meth:`subjects` whose answer on ``day`` is true
+        (enrolled, pinned, on leave), with the id of the intent that says so."""
+        timelines = self._intent_index.timelines
+        out = []
+        for subject in self._intent_index.subjects.get((kind, program_id), ()):
+            timeline = timelines.get((kind, program_id, subject))
+            entry = timeline.at(day) if timeline is not None else None
+            if entry is not None and entry.value:
+                out.append((subject, entry.id))
+        return out
+
     def subjects(self, kind: str, program_id: str) -> tuple[str, ...]:
         """Ids that any intent of ``kind`` ("enrolled", "staff", "vehicle") names for a program."""
         return self._intent_index.subjects.get((kind, program_id), ())

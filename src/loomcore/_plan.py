@@ -247,11 +247,11 @@ def _active(program: Program, day: date) -> bool:
 
 def _runs_on(inputs: PlanInputs, program: Program, day: date) -> bool:
     """``_state(inputs, program, day).scheduled(day)``, from the two answers it needs."""
-    if not inputs.resolve(("field", program.id, "runs"), day, _active(program, day)).value:
+    if not inputs.value(("field", program.id, "runs"), day, _active(program, day)):
         return False
-    recurrence: Recurrence = inputs.resolve(
+    recurrence: Recurrence = inputs.value(
         ("field", program.id, "recurrence"), day, program.recurrence
-    ).value
+    )
     return recurrence.runs_on(day)
 
 
@@ -553,7 +553,7 @@ def _billing(
     worked = [s for s in inst.shifts if s.filled and s.role in ("lead", "support")]
     items = {}
     for a in inst.allocations:
-        choice = inputs.resolve(("items", inst.program_id, a.participant_id), day, None).value
+        choice = inputs.value(("items", inst.program_id, a.participant_id), day, None)
         if choice is not None:
             items[a.participant_id] = choice
     try:
@@ -742,13 +742,9 @@ def _instance(
 def _pinned(
     inputs: PlanInputs, kind: str, program_id: str, day: date, sources: set[str]
 ) -> tuple[str, ...]:
-    out = []
-    for subject in inputs.subjects(kind, program_id):
-        r = inputs.resolve((kind, program_id, subject), day, False)
-        if r.value:
-            out.append(subject)
-            sources.add(r.source)
-    return tuple(out)
+    named = inputs.named_on(kind, program_id, day)
+    sources.update(source for _, source in named)
+    return tuple(subject for subject, _ in named)
 
 
 def _capacity_warnings(
@@ -780,11 +776,7 @@ def _roster(
     cancellations: list[Cancellation],
 ) -> tuple[list[Allocation], set[str], list[PlanWarning]]:
     """Allocations (sorted by participant), one-offs applied, warnings."""
-    provenance: dict[str, list[str]] = {}
-    for pid in inputs.subjects("enrolled", program_id):
-        r = inputs.resolve(("enrolled", program_id, pid), day, False)
-        if r.value:
-            provenance[pid] = [r.source]
+    provenance = {pid: [source] for pid, source in inputs.named_on("enrolled", program_id, day)}
     extra: set[str] = set()
     absences: dict[str, Absence] = {}
     for o in one_offs:  # oldest first, so the latest absence per person wins

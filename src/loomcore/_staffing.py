@@ -138,11 +138,7 @@ def _on_leave(inputs: PlanInputs, day: date) -> frozenset[str]:
         inputs._memo(DAY_WIDE),
         ("leave", day),
         (),  # reads nothing beyond the records the memo is kept with
-        lambda: frozenset(
-            sid
-            for sid in inputs.subjects("leave", DAY_WIDE)
-            if inputs.resolve(("leave", DAY_WIDE, sid), day, False).value
-        ),
+        lambda: frozenset(sid for sid, _ in inputs.named_on("leave", DAY_WIDE, day)),
     )
 
 

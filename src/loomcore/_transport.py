@@ -171,7 +171,7 @@ def _usable(inputs: PlanInputs, day: date) -> frozenset[str]:
         lambda: frozenset(
             v.id
             for v in inputs.organisation.vehicles
-            if v.seats > 1 and not inputs.resolve(("maintenance", "", v.id), day, False).value
+            if v.seats > 1 and not inputs.value(("maintenance", "", v.id), day, False)
         ),
     )
 
