@@ -752,6 +752,72 @@ def test_billing_line_checks_itself() -> None:
             attrs.evolve(line, **change)
 
 
+@given(
+    day=st.dates(date(2025, 7, 1), date(2027, 6, 30)),
+    times=st.sampled_from([(time(9), time(15)), (time(20), time(23)), (time(22), time(2))]),
+    allocs=st.lists(
+        st.tuples(
+            st.sampled_from(["attending", "cancelled"]),
+            st.sampled_from(["NSDH", "NSDF", "NSDT", "NSDO", ""]),
+            st.integers(0, 10),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    workers=st.integers(1, 4),
+    items=st.builds(
+        ItemChoice,
+        group_activity=st.booleans(),
+        centre_capital=st.booleans(),
+        extra_items=st.sampled_from([(), ("04_104_0136_6_1",)]),
+    ),
+    percent=st.sampled_from([D(100), D(90), D("33.5")]),
+    fares=st.lists(st.decimals(D(0), D(40), places=3), max_size=12),
+)
+def test_every_line_priced_passes_the_lines_own_checks(
+    day: date,
+    times: tuple[time, time],
+    allocs: list[tuple[str, str, int, bool]],
+    workers: int,
+    items: ItemChoice,
+    percent: Decimal,
+    fares: list[Decimal],
+) -> None:
+    """The pricer makes its lines without BillingLine's checks (they cost
+    more than the line): each must pass them, made again the checked way."""
+    start, end = datetime.combine(day, times[0], SYDNEY), datetime.combine(day, times[1], SYDNEY)
+    if end <= start:
+        end += timedelta(days=1)
+    allocations = [
+        Alloc(
+            participant_id=f"p{i:02d}",
+            status=status,
+            reason_code=reason,
+            notice_days=notice,
+            no_show=no_show,
+            provenance=(f"enrol-{i}",),
+        )
+        for i, (status, reason, notice, no_show) in enumerate(allocs, 1)
+    ]
+    inst = Inst(
+        id=f"centre/{day.isoformat()}",
+        program_id="centre",
+        date=day,
+        start=start,
+        end=end,
+        allocations=tuple(allocations),
+    )
+    lines = price(
+        inst,
+        workers=workers,
+        settings=BillingSettings(items=items, cancellation_percent=percent),
+        transport_costs={f"p{i:02d}": fare for i, fare in enumerate(fares, 1)},
+    )
+    for line in lines:
+        assert BillingLine(**attrs.asdict(line, recurse=False)) == line
+
+
 T0 = datetime(2026, 9, 1, tzinfo=ZoneInfo("UTC"))
 
 
