@@ -65,7 +65,7 @@ def _degrees(value: object) -> float:
         raise InvalidRecordError(f"not a number of degrees: {value!r}", field="location") from None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class Location:
     """A point on the map, WGS 84 degrees."""
 

@@ -228,7 +228,7 @@ def _count(inst: object, attribute: attrs.Attribute[int], value: int) -> None:
         )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class Rider:
     """A participant to carry: ``location`` is their home."""
 
@@ -237,7 +237,7 @@ class Rider:
     wheelchair: bool = False
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class Seats:
     """One vehicle for one run: room for riders and the two ends of its route.
 
@@ -1463,9 +1463,25 @@ def _drop_form(
         if twins:
             raise InvalidRecordError(f"duplicate {kind} key {twins[0]!r}", record_id=twins[0])
     back = direction == "pickup"
-    drop = tuple(attrs.evolve(v, start=v.end, end=v.start) if back else v for v in vs)
+    drop = tuple(_swapped(v) for v in vs) if back else tuple(vs)
     transpose = back and not getattr(travel, "symmetric", False)
     return rs, vs, (rs, drop, travel, transpose, max_ride_minutes, stop_minutes)
+
+
+def _swapped(v: Seats) -> Seats:
+    """``v`` with its two ends swapped (a pickup's vehicle in drop-off form),
+    the same object each time: a day asks again for each vehicle."""
+    found = _SWAPPED.get(v)
+    if found is None:
+        found = attrs.evolve(v, start=v.end, end=v.start)
+        if len(_SWAPPED) >= _MOST_SWAPPED:
+            _SWAPPED.clear()  # one step, safe beside another thread's lookups
+        _SWAPPED[v] = found
+    return found
+
+
+_SWAPPED: dict[Seats, Seats] = {}
+_MOST_SWAPPED = 4096
 
 
 def _search(

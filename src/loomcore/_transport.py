@@ -30,7 +30,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from itertools import chain, islice, pairwise
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
@@ -343,16 +343,42 @@ def _ask(
 
 
 def _seats(direction: Direction, vehicles: Sequence[Vehicle], venue: Location) -> tuple[Seats, ...]:
+    """Each vehicle as the router sees it on a run of ``direction`` to or from ``venue``."""
     return tuple(
-        Seats(
-            key=v.id,
-            seats=v.seats - 1,
-            wheelchair_places=v.wheelchair_places,
-            start=(v.depot or venue) if direction == "pickup" else venue,
-            end=venue if direction == "pickup" else (v.depot or venue),
-        )
-        for v in vehicles
+        _seat(direction, v.id, v.seats, v.wheelchair_places, v.depot, venue) for v in vehicles
     )
+
+
+def _seat(
+    direction: Direction,
+    key: str,
+    seats: int,
+    places: int,
+    depot: Location | None,
+    venue: Location,
+) -> Seats:
+    """One vehicle's :class:`Seats`, the same object each time it is asked
+    for (a day asks for each vehicle again for every run it may serve, and
+    the router's memos keep them as keys)."""
+    ask = (direction, key, seats, places, depot, venue)
+    found = _SEATS.get(ask)
+    if found is None:
+        home = depot or venue
+        found = Seats(
+            key=key,
+            seats=seats - 1,
+            wheelchair_places=places,
+            start=home if direction == "pickup" else venue,
+            end=venue if direction == "pickup" else home,
+        )
+        if len(_SEATS) >= _MOST_SEATS:
+            _SEATS.clear()  # one step, safe beside another thread's lookups
+        _SEATS[ask] = found
+    return found
+
+
+_SEATS: dict[tuple[Any, ...], Seats] = {}
+_MOST_SEATS = 4096
 
 
 def _route_notes(inst: Instance, plan: RoutePlan) -> list[Note]:
