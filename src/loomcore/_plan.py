@@ -836,9 +836,22 @@ def _allocation(
             provenance=tuple(sorted({*sources, *(x.id for x in cancellations)})),
             reason=c.reason or "instance cancelled",
         )
-    return Allocation(
-        participant_id=pid,
-        status="attending",
-        origin="exception" if exception_ids and len(exception_ids) == len(sources) else "intent",
-        provenance=tuple(sorted(set(sources))),
-    )
+    origin = "exception" if exception_ids and len(exception_ids) == len(sources) else "intent"
+    # the same attendance comes back week after week: one object for it
+    key = (pid, origin, *sources)
+    found = _ATTENDING.get(key)
+    if found is None:
+        found = Allocation(
+            participant_id=pid,
+            status="attending",
+            origin=origin,
+            provenance=tuple(sorted(set(sources))),
+        )
+        if len(_ATTENDING) >= _MOST_ATTENDING:
+            _ATTENDING.clear()  # one step, safe beside another thread's lookups
+        _ATTENDING[key] = found
+    return found
+
+
+_ATTENDING: dict[tuple[str, ...], Allocation] = {}
+_MOST_ATTENDING = 16384
