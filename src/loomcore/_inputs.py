@@ -30,7 +30,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import cached_property
-from typing import Any, Generic, TypeVar, overload
+from operator import itemgetter
+from typing import Any, Final, Generic, TypeVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -59,13 +60,16 @@ class Resolved:
     source: str
 
 
-@attrs.frozen
-class _Entry:
-    start: date
-    recorded_at: datetime
-    id: str
-    end: date | None
-    value: Any
+# One intent's answer to one question: (start, recorded_at, id, end, value).
+# A plain tuple, not a class: a roll's inputs hold tens of thousands, and the
+# cyclic collector stops walking a tuple of plain values (dates, ids, most
+# answers) after its first look, where it walks every instance of a class.
+_Entry = tuple[date, datetime, str, date | None, Any]
+_START: Final = 0
+_ID: Final = 2
+_END: Final = 3
+_VALUE: Final = 4
+_order = itemgetter(0, 1, 2)  # start, recorded_at, id: the resolution order
 
 
 class _Timeline:
@@ -74,9 +78,9 @@ class _Timeline:
     __slots__ = ("entries", "starts")
 
     def __init__(self, entries: list[_Entry]) -> None:
-        entries.sort(key=lambda e: (e.start, e.recorded_at, e.id))
-        self.entries = entries
-        self.starts = [e.start for e in entries]
+        entries.sort(key=_order)
+        self.entries = tuple(entries)
+        self.starts = tuple(e[_START] for e in entries)
 
     def at(self, day: date) -> _Entry | None:
         i = bisect_right(self.starts, day)
@@ -84,7 +88,8 @@ class _Timeline:
         while i > 0:
             i -= 1
             e = entries[i]
-            if e.end is None or e.end >= day:
+            end = e[_END]
+            if end is None or end >= day:
                 return e
         return None
 
@@ -351,7 +356,7 @@ class PlanInputs:
         entry = timeline.at(day) if timeline is not None else None
         if entry is None:
             return Resolved(default, "")
-        return Resolved(entry.value, entry.id)
+        return Resolved(entry[_VALUE], entry[_ID])
 
     def value(self, key: Key, day: date, default: Any) -> Any:
         """``resolve(key, day, default).value``, without the intent's id."""
@@ -359,7 +364,7 @@ class PlanInputs:
         if timeline is None:
             return default
         entry = timeline.at(day)
-        return default if entry is None else entry.value
+        return default if entry is None else entry[_VALUE]
 
     def named_on(self, kind: str, program_id: str, day: date) -> list[tuple[str, str]]:
         """Each subject of :meth:`subjects` whose answer on ``day`` is true
@@ -369,8 +374,8 @@ class PlanInputs:
         for subject in self._intent_index.subjects.get((kind, program_id), ()):
             timeline = timelines.get((kind, program_id, subject))
             entry = timeline.at(day) if timeline is not None else None
-            if entry is not None and entry.value:
-                out.append((subject, entry.id))
+            if entry is not None and entry[_VALUE]:
+                out.append((subject, entry[_ID]))
         return out
 
     def subjects(self, kind: str, program_id: str) -> tuple[str, ...]:
@@ -560,7 +565,7 @@ def _record_order(r: Intent | OneOff) -> tuple[datetime, str]:
 def _entries(intent: Intent) -> Iterator[tuple[Key, _Entry]]:
     at = intent.recorded_at or _EPOCH
     for key, value in answers(intent):
-        yield key, _Entry(intent.start, at, intent.id, intent.end, value)
+        yield key, (intent.start, at, intent.id, intent.end, value)
 
 
 class _IntentIndex:
@@ -606,7 +611,7 @@ class _IntentIndex:
         for key, _ in (pair for r in remove for pair in answers(r)):
             if key not in changed:
                 old = timelines.get(key)
-                changed[key] = [e for e in old.entries if e.id not in gone] if old else []
+                changed[key] = [e for e in old.entries if e[_ID] not in gone] if old else []
         for r in add:
             for key, entry in _entries(r):
                 if key not in changed:

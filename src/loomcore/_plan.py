@@ -355,9 +355,13 @@ def _remembered_instances(
         applied: set[str] = set()
         found = memo[key] = (
             tuple(_program_instances(inputs, program, day, applied)),
-            frozenset(applied),
+            frozenset(applied) if applied else _NONE_APPLIED,
         )
     return found
+
+
+# most programs do not run on most days: one empty set for all of them
+_NONE_APPLIED: frozenset[str] = frozenset()
 
 
 def _remembered_billing(
