@@ -248,7 +248,7 @@ def test_a_chain_of_updates_equals_inputs_built_from_scratch(
 def _index_contents(inputs: PlanInputs) -> tuple[object, ...]:
     intents, one_offs = inputs._intent_index, inputs._one_off_index
     return (
-        {k: list(t.entries) for k, t in intents.timelines.folded().items()},
+        {k: list(entries) for k, (_, entries) in intents.timelines.folded().items()},
         intents.subjects.folded(),
         one_offs.on.folded(),
         one_offs.moves_to.folded(),

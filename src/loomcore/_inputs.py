@@ -72,26 +72,27 @@ _VALUE: Final = 4
 _order = itemgetter(0, 1, 2)  # start, recorded_at, id: the resolution order
 
 
-class _Timeline:
-    """The entries answering one question, in resolution order."""
+# The entries answering one question, in resolution order, after their
+# starts: (starts, entries). A plain tuple, as the entries are, for the collector.
+_Timeline = tuple[tuple[date, ...], tuple[_Entry, ...]]
 
-    __slots__ = ("entries", "starts")
 
-    def __init__(self, entries: list[_Entry]) -> None:
-        entries.sort(key=_order)
-        self.entries = tuple(entries)
-        self.starts = tuple(e[_START] for e in entries)
+def _timeline(entries: list[_Entry]) -> _Timeline:
+    entries.sort(key=_order)
+    return tuple(e[_START] for e in entries), tuple(entries)
 
-    def at(self, day: date) -> _Entry | None:
-        i = bisect_right(self.starts, day)
-        entries = self.entries
-        while i > 0:
-            i -= 1
-            e = entries[i]
-            end = e[_END]
-            if end is None or end >= day:
-                return e
-        return None
+
+def _at(timeline: _Timeline, day: date) -> _Entry | None:
+    """The entry that answers on ``day``: the last in order that covers it."""
+    starts, entries = timeline
+    i = bisect_right(starts, day)
+    while i > 0:
+        i -= 1
+        e = entries[i]
+        end = e[_END]
+        if end is None or end >= day:
+            return e
+    return None
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -353,7 +354,7 @@ class PlanInputs:
     def resolve(self, key: Key, day: date, default: Any) -> Resolved:
         """Answer ``key`` on ``day`` by the one rule, or ``default`` from the template."""
         timeline = self._intent_index.timelines.get(key)
-        entry = timeline.at(day) if timeline is not None else None
+        entry = _at(timeline, day) if timeline is not None else None
         if entry is None:
             return Resolved(default, "")
         return Resolved(entry[_VALUE], entry[_ID])
@@ -363,7 +364,7 @@ class PlanInputs:
         timeline = self._intent_index.timelines.get(key)
         if timeline is None:
             return default
-        entry = timeline.at(day)
+        entry = _at(timeline, day)
         return default if entry is None else entry[_VALUE]
 
     def named_on(self, kind: str, program_id: str, day: date) -> list[tuple[str, str]]:
@@ -373,7 +374,7 @@ class PlanInputs:
         out = []
         for subject in self._intent_index.subjects.get((kind, program_id), ()):
             timeline = timelines.get((kind, program_id, subject))
-            entry = timeline.at(day) if timeline is not None else None
+            entry = _at(timeline, day) if timeline is not None else None
             if entry is not None and entry[_VALUE]:
                 out.append((subject, entry[_ID]))
         return out
@@ -592,7 +593,7 @@ class _IntentIndex:
         for intent in intents:
             for key, entry in _entries(intent):
                 grouped[key].append(entry)
-        timelines = {k: _Timeline(v) for k, v in grouped.items()}
+        timelines = {k: _timeline(v) for k, v in grouped.items()}
         # (kind, program) -> sorted subject ids, for "who is enrolled", "who is pinned"
         subjects: dict[tuple[str, str], set[str]] = defaultdict(set)
         for kind, program, subject in timelines:
@@ -611,19 +612,19 @@ class _IntentIndex:
         for key, _ in (pair for r in remove for pair in answers(r)):
             if key not in changed:
                 old = timelines.get(key)
-                changed[key] = [e for e in old.entries if e[_ID] not in gone] if old else []
+                changed[key] = [e for e in old[1] if e[_ID] not in gone] if old else []
         for r in add:
             for key, entry in _entries(r):
                 if key not in changed:
                     old = timelines.get(key)
-                    changed[key] = list(old.entries) if old else []
+                    changed[key] = list(old[1]) if old else []
                 changed[key].append(entry)
         new_timelines: dict[Key, Any] = {}
         new_subjects: dict[tuple[str, str], Any] = {}
         for key, entries in changed.items():
             kind, program, subject = key
             had = key in timelines
-            new_timelines[key] = _Timeline(entries) if entries else _ABSENT
+            new_timelines[key] = _timeline(entries) if entries else _ABSENT
             if kind == "field" or had == bool(entries):
                 continue
             if (kind, program) in new_subjects:

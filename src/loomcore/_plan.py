@@ -33,7 +33,7 @@ Invariants
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from functools import partial
@@ -325,7 +325,7 @@ def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
     for program in inputs.organisation.programs:
         made, used = _remembered_instances(inputs, program, day)
         instances += made
-        applied |= used
+        applied.update(used)
     warnings = [
         _orphan_warning(o, day, inputs)
         for o in inputs.one_offs_touching(day)
@@ -346,7 +346,7 @@ def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
 
 def _remembered_instances(
     inputs: PlanInputs, program: Program, day: date
-) -> tuple[tuple[Instance, ...], frozenset[str]]:
+) -> tuple[tuple[Instance, ...], Collection[str]]:
     """:func:`_program_instances` and the one-offs it applied, remembered by day."""
     memo = inputs._memo(program.id)
     key = ("instances", day)
@@ -355,13 +355,11 @@ def _remembered_instances(
         applied: set[str] = set()
         found = memo[key] = (
             tuple(_program_instances(inputs, program, day, applied)),
-            frozenset(applied) if applied else _NONE_APPLIED,
+            # most programs do not run on most days: nothing applied is (),
+            # a value the collector does not walk (an empty frozenset it does)
+            frozenset(applied) if applied else (),
         )
     return found
-
-
-# most programs do not run on most days: one empty set for all of them
-_NONE_APPLIED: frozenset[str] = frozenset()
 
 
 def _remembered_billing(
