@@ -423,11 +423,12 @@ def _kept_memos(
     """The memos (per program, and :data:`DAY_WIDE`'s), less what ``changed``
     records can change.
 
-    An intent changes its program's days from its start on; a one-off, the
-    dates it names. A program with a reschedule loses every day: a moved
-    instance is planned from its origin date's records, on another day.
+    An intent changes its program's days from its start to its end (an
+    intent answers only on the days it covers); a one-off, the dates it
+    names. A program with a reschedule loses every day: a moved instance is
+    planned from its origin date's records, on another day.
     """
-    since: dict[str, date] = {}
+    spans: dict[str, list[tuple[date, date | None]]] = defaultdict(list)
     on: dict[str, set[date]] = defaultdict(set)
     every: set[str] = set()
     for r in changed:
@@ -437,7 +438,7 @@ def _kept_memos(
         if isinstance(r, Reschedule) or reschedules(p):
             every.add(p)
         elif isinstance(r, Intent):
-            since[p] = min(since.get(p, r.start), r.start)
+            spans[p].append((r.start, r.end))
         else:
             on[p].update(r.dates())
     kept = {}
@@ -446,16 +447,21 @@ def _kept_memos(
     for p, memo in list(memos.items()):
         if p in every:
             continue
-        first, days = since.get(p), on.get(p, ())
-        if first is None and not days:
+        covered, days = spans.get(p, ()), on.get(p, ())
+        if not covered and not days:
             kept[p] = memo
         else:
             kept[p] = {
                 k: v
                 for k, v in dict(memo).items()
-                if not ((first is not None and k[1] >= first) or k[1] in days)
+                if not (k[1] in days or any(_covers(span, k[1]) for span in covered))
             }
     return kept
+
+
+def _covers(span: tuple[date, date | None], day: date) -> bool:
+    start, end = span
+    return start <= day and (end is None or day <= end)
 
 
 class _Ids:
