@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import inspect
 import random
 import re
 from datetime import date, datetime, time, timedelta
@@ -33,6 +34,7 @@ from loomcore._billing import (
     BillingSettings,
     InvalidBillingInputError,
     ItemChoice,
+    _made_line,
     band_between,
     band_of,
     claim_reference,
@@ -816,6 +818,13 @@ def test_every_line_priced_passes_the_lines_own_checks(
     )
     for line in lines:
         assert BillingLine(**attrs.asdict(line, recurse=False)) == line
+
+
+def test_lines_made_unchecked_set_every_field_in_its_own_slot() -> None:
+    names = [a.name for a in attrs.fields(BillingLine)]
+    assert list(inspect.signature(_made_line).parameters) == names
+    line = _made_line(**{name: f"<{name}>" for name in names})  # type: ignore[arg-type]
+    assert attrs.asdict(line, recurse=False) == {name: f"<{name}>" for name in names}
 
 
 T0 = datetime(2026, 9, 1, tzinfo=ZoneInfo("UTC"))

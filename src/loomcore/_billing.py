@@ -321,8 +321,27 @@ class BillingLine:
             )
 
 
-def _made_line(*values: object) -> BillingLine:
-    """A :class:`BillingLine` of ``values`` (every field, in order), not checked.
+def _made_line(
+    *,
+    participant_id: str,
+    ndis_number: str,
+    instance_id: str,
+    program_id: str,
+    date: date,
+    item_number: str,
+    unit: str,
+    band: str,
+    quantity: Decimal,
+    unit_price: Decimal,
+    total: Decimal,
+    gst_code: str,
+    claim_type: str,
+    cancellation_reason: str,
+    claim_reference: str,
+    provenance: tuple[str, ...],
+    flags: tuple[str, ...],
+) -> BillingLine:
+    """A :class:`BillingLine` of these fields, not checked.
 
     For the lines :class:`_Pricer` makes, which are right by construction:
     amounts rounded to the cent, items and GST codes from a checked
@@ -331,12 +350,29 @@ def _made_line(*values: object) -> BillingLine:
     of thousands); a test holds every line priced to them.
     """
     line: BillingLine = object.__new__(BillingLine)
-    for put, value in zip(_PUT, values, strict=True):
-        put(line, value)
+    _put = _PUT
+    _put[0](line, participant_id)
+    _put[1](line, ndis_number)
+    _put[2](line, instance_id)
+    _put[3](line, program_id)
+    _put[4](line, date)
+    _put[5](line, item_number)
+    _put[6](line, unit)
+    _put[7](line, band)
+    _put[8](line, quantity)
+    _put[9](line, unit_price)
+    _put[10](line, total)
+    _put[11](line, gst_code)
+    _put[12](line, claim_type)
+    _put[13](line, cancellation_reason)
+    _put[14](line, claim_reference)
+    _put[15](line, provenance)
+    _put[16](line, flags)
     return line
 
 
-# each field's slot, set past the frozen class's __setattr__
+# each field's slot, in the order of the fields (and of _made_line's
+# parameters: a test checks), set past the frozen class's __setattr__
 _PUT = tuple(BillingLine.__dict__[a.name].__set__ for a in attrs.fields(BillingLine))
 
 
@@ -625,22 +661,24 @@ class _Pricer:
         )
         item = self.catalogue.item(number)
         instance = self.instance
-        return _made_line(  # the fields of BillingLine, in order
-            a.participant_id,
-            self.ndis_numbers.get(a.participant_id, ""),
-            instance.id,
-            instance.program_id,
-            instance.date,
-            number,
-            item.unit.value,
-            self.band.value,
-            quantity,
-            unit_price,
-            total,
-            item.gst_code,
-            claim_type,
-            reason,
-            _reference(self._day, instance.id, a.participant_id, number, claim_type),
-            provenance,
-            tuple(sorted(set(flags))) if flags else (),
+        return _made_line(
+            participant_id=a.participant_id,
+            ndis_number=self.ndis_numbers.get(a.participant_id, ""),
+            instance_id=instance.id,
+            program_id=instance.program_id,
+            date=instance.date,
+            item_number=number,
+            unit=item.unit.value,
+            band=self.band.value,
+            quantity=quantity,
+            unit_price=unit_price,
+            total=total,
+            gst_code=item.gst_code,
+            claim_type=claim_type,
+            cancellation_reason=reason,
+            claim_reference=_reference(
+                self._day, instance.id, a.participant_id, number, claim_type
+            ),
+            provenance=provenance,
+            flags=tuple(sorted(set(flags))) if flags else (),
         )
