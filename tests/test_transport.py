@@ -30,6 +30,7 @@ from loomcore import (
     Weekly,
     Withdrawal,
     _routing,
+    _transport,
     plan_day,
 )
 
@@ -386,3 +387,36 @@ def test_a_re_plan_gives_an_untouched_instance_the_driver_another_run_leaves_it(
         attrs.evolve(r, driver_id="") for r in was["b"].bus_runs
     ]
     assert again == fresh
+
+
+def test_a_re_plan_looks_for_free_vehicles_only_from_the_first_changed_instance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a day's instances begin as they did, each unchanged, the fleet
+    stands as it stood: their runs are kept without asking which vehicles
+    are free. Enrolling a rider on the last instance asks for it alone."""
+    programs = [program(p, time(h), time(h + 3)) for p, h in (("a", 8), ("b", 9), ("c", 10))]
+    organisation = org([bus("b1", seats=4), bus("b2", seats=4)], programs=programs)
+    records = _stamped(
+        [*enrol("a", range(3)), *enrol("b", range(10, 13)), *enrol("c", range(20, 23))]
+    )
+    before = PlanInputs(organisation=organisation, intents=records)  # type: ignore[arg-type]
+    plan_day(before, WED)
+    asked: list[str] = []
+    free_vehicles = _transport._free_vehicles
+
+    def spy(inputs: PlanInputs, inst: Instance, *rest: object) -> object:
+        asked.append(inst.program_id)
+        return free_vehicles(inputs, inst, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_transport, "_free_vehicles", spy)
+    change = _stamped(enrol("c", range(23, 24)), first=len(records))
+    after = plan_day(before.updated(add=change), WED)
+    assert asked == ["c"]
+    scratch = PlanInputs(organisation=organisation, intents=[*records, *change])  # type: ignore[arg-type]
+    assert after == plan_day(scratch, WED)
+    # the first instance changed: every instance after it looks again
+    asked.clear()
+    change = _stamped(enrol("a", range(3, 4)), first=len(records) + 1)
+    plan_day(before.updated(add=change), WED)
+    assert asked == ["a", "b", "c"]

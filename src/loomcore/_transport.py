@@ -131,10 +131,13 @@ def plan_bus_runs(
     memo = inputs._memo(DAY_WIDE)
     runs: dict[str, tuple[BusRun, ...]] = {}
     notes: dict[str, tuple[Note, ...]] = {}
+    # the instances served last time, in order: while this day's instances
+    # begin as those did, each unchanged, the fleet stands as it stood then
+    before = memo.get(("runs order", day), ())
+    served: list[str] = []
     for inst in sorted(instances, key=lambda i: (i.start, i.id)):
         if not inst.transport or inst.status == "cancelled":
             continue
-        free = _free_vehicles(inputs, inst, fleet, settings)
         # Everything the instance's runs depend on beyond the organisation
         # and the instance's id; of the vehicles free for it, only those it
         # took (a later vehicle it never reached changes nothing). The one
@@ -145,6 +148,16 @@ def plan_bus_runs(
         found = memo.get(key)
         if found is not None and found[0] != asked:
             found = None
+        at = len(served)
+        served.append(inst.id)
+        if found is not None and at < len(before) and before[at] == inst.id:
+            made = found[2]  # the same vehicles free as then: the same runs
+            runs[inst.id], notes[inst.id] = made
+            for run in made[0]:
+                fleet.book(run.vehicle_id, run.departs, run.arrives)
+            continue
+        before = ()  # from here on the fleet may differ
+        free = _free_vehicles(inputs, inst, fleet, settings)
         head = list(islice(free, len(found[1][0]) + 1)) if found is not None else []
         if found is not None and _takes_the_same(found[1], head):
             made = found[2]
@@ -157,6 +170,7 @@ def plan_bus_runs(
         runs[inst.id], notes[inst.id] = made
         for run in runs[inst.id]:
             fleet.book(run.vehicle_id, run.departs, run.arrives)
+    memo[("runs order", day)] = tuple(served)
     return runs, notes
 
 
