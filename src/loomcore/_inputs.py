@@ -450,12 +450,18 @@ def _kept_memos(
         covered, days = spans.get(p, ()), on.get(p, ())
         if not covered and not days:
             kept[p] = memo
-        else:
-            kept[p] = {
-                k: v
-                for k, v in dict(memo).items()
-                if not (k[1] in days or any(_covers(span, k[1]) for span in covered))
-            }
+            continue
+        # the first day any span covers, and the last (date.max: open-ended)
+        first = min((start for start, _ in covered), default=date.max)
+        last = max((end or date.max for _, end in covered), default=date.min)
+        kept[p] = {
+            k: v
+            for k, v in dict(memo).items()
+            if not (
+                k[1] in days
+                or (first <= k[1] <= last and any(_covers(span, k[1]) for span in covered))
+            )
+        }
     return kept
 
 
