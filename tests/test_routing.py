@@ -29,6 +29,7 @@ from loomcore._routing import (
     Travel,
     plan_routes,
     rough_over_limit,
+    surely_over_limit,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -901,3 +902,121 @@ def test_with_no_vehicle_every_rider_is_left_out(direction: Direction) -> None:
     riders = [Rider(key="a", location=at(1)), Rider(key="b", location=at(2))]
     plan = plan_routes(riders, [], direction=direction)
     assert plan == RoutePlan(routes=(), unserved=("a", "b"))
+
+
+@PROPERTY
+@given(runs(most_riders=9), st.data())
+def test_a_rider_surely_over_the_limit_is_over_it_in_every_answer(
+    run: tuple[list[Rider], list[Seats], Direction, float], data: st.DataObject
+) -> None:
+    """The bound never claims too much: when it says one of the riders
+    named rides over the limit whatever the vehicles do, the first answer
+    and the plan both have one of them over it."""
+    riders, vehicles, direction, limit = run
+    among = data.draw(
+        st.sets(st.sampled_from([r.key for r in riders])) if riders else st.just(set())
+    )
+    args = {"direction": direction, "max_ride_minutes": limit}
+    if not surely_over_limit(riders, vehicles, among, **args):  # type: ignore[arg-type]
+        return
+    assert among & set(rough_over_limit(riders, vehicles, **args))  # type: ignore[arg-type]
+    assert among & set(plan_routes(riders, vehicles, **args).over_ride_limit)  # type: ignore[arg-type]
+
+
+def test_far_flung_riders_are_surely_over_the_limit_and_near_ones_are_not() -> None:
+    # four homes 10 km out, each way round the venue (22 minutes' drive from
+    # it, 31 from each other): whoever rides last on one bus rides through
+    # the three others first, over an hour
+    spots = [(10, 0), (0, 10), (-10, 0), (0, -10)]
+    far = [Rider(key=f"r{i}", location=at(*xy)) for i, xy in enumerate(spots)]
+    near = [Rider(key=f"r{i}", location=at(i / 10, 0)) for i in range(4)]
+    keys = {"r0", "r1", "r2", "r3"}
+    one, two = [bus("a")], [bus("a"), bus("b")]
+    assert surely_over_limit(far, one, keys, direction="pickup")
+    assert keys & set(rough_over_limit(far, one, direction="pickup"))
+    # two buses: one takes two at least, and a ride through two is not surely over
+    assert not surely_over_limit(far, two, keys, direction="pickup")
+    assert not surely_over_limit(near, one, keys, direction="pickup")
+    # one bus each for the farthest (25 minutes out) and for the two others
+    # keeps everyone within 30: the bound counts the quickest legs, not the slowest
+    spread = [
+        Rider(key="far", location=at(11.2, 0)),
+        Rider(key="mid", location=at(0, 4.5)),
+        Rider(key="near", location=at(-0.45, 0)),
+    ]
+    named = {"far", "mid", "near"}
+    assert _someone_can_keep_the_limit(spread, two, named, "pickup", 30)
+    assert not surely_over_limit(spread, two, named, direction="pickup", max_ride_minutes=30)
+    # no rider named, or no room for everyone: nothing is sure
+    assert not surely_over_limit(far, one, set(), direction="pickup")
+    assert not surely_over_limit(far, [bus("a", seats=3)], keys, direction="pickup")
+
+
+def _someone_can_keep_the_limit(
+    riders: list[Rider],
+    vehicles: list[Seats],
+    among: set[str],
+    direction: Direction,
+    limit: float,
+    stop: float = 2.0,
+) -> bool:
+    """By brute force: whether some plan carrying everyone has every rider
+    named in ``among`` within ``limit`` (every share and order, few riders)."""
+    minutes = GC.minutes
+    for share in itertools.product(range(len(vehicles)), repeat=len(riders)):
+        loads = [
+            [r for r, v in zip(riders, share, strict=True) if v == i] for i in range(len(vehicles))
+        ]
+        if any(
+            sum(r.wheelchair for r in load) > v.wheelchair_places
+            or sum(not r.wheelchair for r in load) > v.seats
+            for load, v in zip(loads, vehicles, strict=True)
+        ):
+            continue
+        if all(
+            any(
+                _kept(order, v, among, direction, limit, stop, minutes)
+                for order in itertools.permutations(load)
+            )
+            for load, v in zip(loads, vehicles, strict=True)
+        ):
+            return True
+    return False
+
+
+def _kept(
+    order: tuple[Rider, ...],
+    vehicle: Seats,
+    among: set[str],
+    direction: Direction,
+    limit: float,
+    stop: float,
+    minutes: Callable[[Location, Location], float],
+) -> bool:
+    """Whether ``vehicle`` driving ``order`` keeps every named rider within ``limit``."""
+    if direction == "pickup":
+        path = [*(r.location for r in order), vehicle.end]
+        legs = [minutes(a, b) for a, b in pairwise(path)]
+        rides = [sum(legs[i:]) + stop * (len(order) - 1 - i) for i in range(len(order))]
+    else:
+        path = [vehicle.start, *(r.location for r in order)]
+        legs = [minutes(a, b) for a, b in pairwise(path)]
+        rides = [sum(legs[: i + 1]) + stop * i for i in range(len(order))]
+    return all(ride <= limit for r, ride in zip(order, rides, strict=True) if r.key in among)
+
+
+@PROPERTY
+@given(runs(most_riders=5), st.data())
+def test_surely_over_the_limit_only_when_no_plan_keeps_it(
+    run: tuple[list[Rider], list[Seats], Direction, float], data: st.DataObject
+) -> None:
+    """Against every plan there is: when the bound says one of the named
+    riders rides over the limit whatever the vehicles do, no plan keeps
+    them all within it."""
+    riders, vehicles, direction, limit = run
+    vehicles = vehicles[:2]
+    keys = [r.key for r in riders]
+    among = data.draw(st.sets(st.sampled_from(keys)) if keys else st.just(set[str]()))
+    surely = surely_over_limit(riders, vehicles, among, direction=direction, max_ride_minutes=limit)
+    if surely:
+        assert not _someone_can_keep_the_limit(riders, vehicles, among, direction, limit)

@@ -23,6 +23,7 @@ from loomcore import (
     Record,
     Staff,
     StaffPin,
+    TransportSettings,
     Vehicle,
     VehicleMaintenance,
     VehiclePin,
@@ -420,3 +421,42 @@ def test_a_re_plan_looks_for_free_vehicles_only_from_the_first_changed_instance(
     change = _stamped(enrol("a", range(3, 4)), first=len(records) + 1)
     plan_day(before.updated(add=change), WED)
     assert asked == ["a", "b", "c"]
+
+
+def test_a_fleet_surely_short_for_ride_limits_grows_without_a_first_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Riders spread far apart on one bus: the bound tells that someone is
+    over the limit, so a vehicle is added without asking the router for a
+    first answer, and the runs are those the first answers would give."""
+    organisation = org([bus("b1"), bus("b2"), bus("b3"), bus("b4")])
+    # homes 4.4 km apart, on a grid from the hall out
+    spread = [
+        attrs.evolve(
+            p, pickup=Location(lat=HALL.lat + (i % 4 - 1.5) / 25, lon=HALL.lon + i // 4 / 25)
+        )
+        for i, p in enumerate(organisation.participants)
+    ]
+    organisation = attrs.evolve(organisation, participants=spread)
+    records = _stamped(enrol("am", range(8)))
+    transport = TransportSettings(max_ride_minutes=25)
+    asked: list[int] = []
+    rough = _transport._rough
+
+    def spy(direction: str, riders: object, vehicles: list[Vehicle], *rest: object) -> object:
+        asked.append(len(vehicles))
+        return rough(direction, riders, vehicles, *rest)  # type: ignore[arg-type]
+
+    def planned() -> object:
+        inputs = PlanInputs(organisation=organisation, intents=records, transport=transport)  # type: ignore[arg-type]
+        return plan_day(inputs, WED)
+
+    monkeypatch.setattr(_transport, "_rough", spy)
+    quick = planned()
+    skipped = list(asked)
+    asked.clear()
+    monkeypatch.setattr(_transport, "_surely_helped", lambda *args: False)
+    assert planned() == quick
+    assert len(skipped) < len(asked)
+    assert 1 in asked  # without the bound, one bus was asked about
+    assert 1 not in skipped  # with it, one bus was surely too few

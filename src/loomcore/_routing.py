@@ -28,6 +28,12 @@ symmetric model, cost one search. The memos can be handed to another
 process and taken from one (``remembered``, ``remember``, ``made``): worker
 processes planning days start with this one's answers and send theirs back.
 
+``surely_over_limit`` answers a cheaper one still, from a lower bound and
+without solving: whether, however the vehicles share the riders, one of
+those named rides over the limit (some vehicle carries at least its share
+of them, and the last of those rides through the others' stops and their
+quickest legs in). Transport asks it before ``rough_over_limit``.
+
 ``rough_over_limit`` answers a cheaper question: who rides over the limit
 in the search's best plan once it has gone ten rounds without a new best
 (or in the second start's plan, if cheaper); for a run solved exactly, in
@@ -1389,6 +1395,55 @@ def rough_over_limit(
         tuple(riders), tuple(vehicles), direction, travel, max_ride_minutes, stop_minutes
     )
     return tuple(sorted(rs[x].key for x in _remembering(_rough, _glance, args)))
+
+
+def surely_over_limit(
+    riders: Sequence[Rider],
+    vehicles: Sequence[Seats],
+    among: Iterable[str],
+    *,
+    direction: Direction,
+    travel: Travel = _GREAT_CIRCLE,
+    max_ride_minutes: float = 60.0,
+    stop_minutes: float = 2.0,
+) -> bool:
+    """Whether, however ``vehicles`` share and carry ``riders``, one of the
+    riders keyed in ``among`` rides longer than ``max_ride_minutes``: so in
+    :func:`rough_over_limit`'s answer too, without solving. For vehicles
+    with room for every rider (else False).
+
+    A lower bound, cheap to work out. Some vehicle carries at least ``k``,
+    the named riders' share per vehicle rounded up; the last of them to
+    reach the venue (or to be reached from it) rides through them all, each
+    costing its stop and at least its quickest leg in from any other point
+    of the run. So the ``k`` quickest of those legs, and ``k - 1`` stops,
+    are a ride someone rides at least. False says nothing either way.
+    """
+    keys = set(among)
+    named = [r for r in riders if r.key in keys]
+    chairs = sum(1 for r in riders if r.wheelchair)
+    if (
+        not named
+        or not vehicles
+        or sum(v.wheelchair_places for v in vehicles) < chairs
+        or sum(v.seats for v in vehicles) < len(riders) - chairs
+    ):
+        return False
+    k = -(-len(named) // len(vehicles))
+    # every vehicle runs from the venue in drop-off form (a pickup read
+    # backwards, where a leg into a rider is the pickup's leg out of them)
+    venue = vehicles[0].end if direction == "pickup" else vehicles[0].start
+    legs = []
+    for r in named:
+        here = r.location
+        others = [o.location for o in riders if o is not r] + [venue]
+        if direction == "pickup":
+            legs.append(min(float(travel.minutes(here, x)) for x in others))
+        else:
+            legs.append(min(float(travel.minutes(x, here)) for x in others))
+    least = (k - 1) * stop_minutes + sum(sorted(legs)[:k])
+    # the bound sums in another order than a route does: a margin for rounding
+    return least > max_ride_minutes + _EPS + 1e-6
 
 
 def _glance(

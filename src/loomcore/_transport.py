@@ -36,7 +36,7 @@ import attrs
 
 from ._inputs import DAY_WIDE, PlanInputs, TransportSettings, remembered
 from ._model import Location, Vehicle
-from ._routing import Rider, RoutePlan, Seats, plan_routes, rough_over_limit
+from ._routing import Rider, RoutePlan, Seats, plan_routes, rough_over_limit, surely_over_limit
 from ._staffing import ranked
 
 if TYPE_CHECKING:  # typing only: _plan imports this module
@@ -236,16 +236,20 @@ def _instance_runs(
     # route search's first answer says whether to add one (a full search for
     # each fleet size tried cost more than half of all routing); the full
     # search on the fleet so chosen has the last word, and adds more if it
-    # still finds such a rider.
+    # still finds such a rider. Where a lower bound on the rides already
+    # says the first answer would have one, no first answer is asked for.
     added = 0
     while (
         spare
         and added < _MAX_EXTRA_VEHICLES
-        and _helped(
-            _rough("pickup", riders, vehicles, venue.location, settings),
-            riders,
-            venue.location,
-            settings,
+        and (
+            _surely_helped(riders, vehicles, venue.location, settings)
+            or _helped(
+                _rough("pickup", riders, vehicles, venue.location, settings),
+                riders,
+                venue.location,
+                settings,
+            )
         )
     ):
         vehicles.append(spare.pop(0))
@@ -273,6 +277,29 @@ def _spans(inst: Instance, settings: TransportSettings) -> list[tuple[datetime, 
 
 
 _MAX_EXTRA_VEHICLES = 3
+
+
+def _surely_helped(
+    riders: Sequence[Rider],
+    vehicles: Sequence[Vehicle],
+    venue: Location,
+    settings: TransportSettings,
+) -> bool:
+    """Whether the vehicles are sure to leave a rider over the ride limit
+    who could ride within it on a vehicle of their own: what
+    :func:`_helped` would find in the first answer, told by a bound,
+    without a search (:func:`surely_over_limit`)."""
+    limit = settings.max_ride_minutes
+    could = [r.key for r in riders if settings.travel.minutes(r.location, venue) <= limit]
+    return surely_over_limit(
+        riders,
+        _seats("pickup", vehicles, venue),
+        could,
+        direction="pickup",
+        travel=settings.travel,
+        max_ride_minutes=limit,
+        stop_minutes=settings.stop_minutes,
+    )
 
 
 def _helped(
