@@ -931,3 +931,40 @@ def test_an_extra_item_the_catalogue_does_not_know_leaves_the_instance_unbilled(
     assert inst.billing_lines == ()
     (warning,) = [w for w in inst.warnings if w.code == "billing-unavailable"]
     assert warning.message.startswith("centre-wed/2026-10-07: not billed: ")
+
+
+def test_a_total_beyond_what_a_line_takes_is_refused_as_before() -> None:
+    """The pricer makes its lines unchecked, but an amount beyond the 28
+    digits a line's checks work in is checked first, and refused as a line
+    made by anyone else is (10**25 an hour for 5,000 hours)."""
+    number = "04_999_0136_6_1"
+    catalogue = PriceCatalogue(
+        items=[SupportItem(number=number, name="x", unit="hour")],
+        limits=[
+            PriceLimit(
+                number=number,
+                effective_from=date(2026, 7, 1),
+                effective_to=date(2027, 6, 30),
+                limit=D(10) ** 25,
+            )
+        ],
+    )
+    start = datetime.combine(WED, time(9), SYDNEY)
+    inst = Inst(
+        id="c/x",
+        program_id="c",
+        date=WED,
+        start=start,
+        end=start + timedelta(hours=5000),
+        allocations=(Alloc(participant_id="p01"),),
+    )
+    settings = BillingSettings(items=ItemChoice(group_activity=False, extra_items=(number,)))
+    with pytest.raises(decimal.InvalidOperation):
+        price_attendance(
+            inst,
+            catalogue=catalogue,
+            holidays=HOLIDAYS,
+            ndis_numbers={},
+            workers=1,
+            settings=settings,
+        )

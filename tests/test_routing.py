@@ -947,6 +947,17 @@ def test_far_flung_riders_are_surely_over_the_limit_and_near_ones_are_not() -> N
     named = {"far", "mid", "near"}
     assert _someone_can_keep_the_limit(spread, two, named, "pickup", 30)
     assert not surely_over_limit(spread, two, named, direction="pickup", max_ride_minutes=30)
+    # a vehicle running from beside the farthest home (vehicles of a run
+    # need not share their far end): a ride of its own is short
+    beside = Seats(key="v", seats=4, start=at(10.1, 0), end=at(10.1, 0))
+    alone = [Rider(key="r0", location=at(10, 0))]
+    for direction in DIRECTIONS:
+        assert not surely_over_limit(
+            alone, [bus("a"), beside], {"r0"}, direction=direction, max_ride_minutes=10
+        )
+        assert not plan_routes(
+            alone, [bus("a"), beside], direction=direction, max_ride_minutes=10
+        ).over_ride_limit
     # no rider named, or no room for everyone: nothing is sure
     assert not surely_over_limit(far, one, set(), direction="pickup")
     assert not surely_over_limit(far, [bus("a", seats=3)], keys, direction="pickup")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -460,3 +461,54 @@ def test_a_fleet_surely_short_for_ride_limits_grows_without_a_first_answer(
     assert len(skipped) < len(asked)
     assert 1 in asked  # without the bound, one bus was asked about
     assert 1 not in skipped  # with it, one bus was surely too few
+
+
+def test_a_vehicle_pinned_after_planning_takes_the_runs_as_planned_afresh() -> None:
+    organisation = org([bus("b1"), bus("b2")])
+    records = _stamped(enrol("am", range(3)))
+    before = PlanInputs(organisation=organisation, intents=records)  # type: ignore[arg-type]
+    (inst,) = plan_day(before, WED).instances
+    other = "b2" if inst.bus_runs[0].vehicle_id == "b1" else "b1"
+    pin = _stamped(
+        [VehiclePin(program_id="am", vehicle_id=other, start=date(2026, 1, 1))], first=len(records)
+    )
+    after = plan_day(before.updated(add=pin), WED)
+    scratch = PlanInputs(organisation=organisation, intents=[*records, *pin])  # type: ignore[arg-type]
+    assert after == plan_day(scratch, WED)
+    assert {r.vehicle_id for r in after.instances[0].bus_runs} == {other}
+
+
+def test_runs_kept_for_one_inputs_are_not_taken_from_anothers_plan_of_the_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inputs updated from others share the day's memo. A thread planning
+    the first inputs, paused after its first booking while the updated
+    inputs plan the day, must not keep a run made for the other fleet."""
+    programs = [program("a", time(8), time(11)), program("c", time(9), time(12))]
+    organisation = org([bus("x", seats=5), bus("y", seats=5), bus("z", seats=5)], programs=programs)
+    records = _stamped([*enrol("a", range(0, 4)), *enrol("c", range(4, 8))])
+    first = PlanInputs(organisation=organisation, intents=records)  # type: ignore[arg-type]
+    planned = plan_day(first, WED)
+    leaving = [
+        Withdrawal(program_id="a", participant_id=f"p{i:02d}", start=date(2026, 1, 1))
+        for i in range(4)
+    ]
+    later = first.updated(add=_stamped(leaving, first=100))
+    go, paused = threading.Event(), threading.Event()
+    book = _transport._Fleet.book
+
+    def slow_book(fleet: object, *args: object) -> None:
+        if threading.current_thread().name == "first" and not paused.is_set():
+            paused.set()
+            go.wait(10)
+        book(fleet, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_transport._Fleet, "book", slow_book)
+    out: list[object] = []
+    thread = threading.Thread(target=lambda: out.append(plan_day(first, WED)), name="first")
+    thread.start()
+    assert paused.wait(10)
+    plan_day(later, WED)
+    go.set()
+    thread.join(10)
+    assert out == [planned]

@@ -371,6 +371,10 @@ def _made_line(
     return line
 
 
+# amounts from 10**_LARGE on are checked before a line is made unchecked
+_LARGE = 20
+_FIELDS = attrs.fields_dict(BillingLine)
+
 # each field's slot, in the order of the fields (and of _made_line's
 # parameters: a test checks), set past the frozen class's __setattr__
 _PUT = tuple(BillingLine.__dict__[a.name].__set__ for a in attrs.fields(BillingLine))
@@ -659,6 +663,11 @@ class _Pricer:
         total = _CTX.multiply(quantity, unit_price).quantize(
             _CENT, rounding=ROUND_DOWN, context=_CTX
         )
+        if max(quantity.adjusted(), total.adjusted()) >= _LARGE:
+            # beyond what the lines' own checks take (they work in 28
+            # digits): checked as a line made by anyone else would be
+            for name, amount in (("quantity", quantity), ("total", total)):
+                _two_places(None, _FIELDS[name], amount)
         item = self.catalogue.item(number)
         instance = self.instance
         return _made_line(

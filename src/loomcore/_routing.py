@@ -1430,13 +1430,14 @@ def surely_over_limit(
     ):
         return False
     k = -(-len(named) // len(vehicles))
-    # every vehicle runs from the venue in drop-off form (a pickup read
-    # backwards, where a leg into a rider is the pickup's leg out of them)
-    venue = vehicles[0].end if direction == "pickup" else vehicles[0].start
+    # where the vehicles run from in drop-off form (a pickup read backwards,
+    # where a leg into a rider is the pickup's leg out of them): the venue,
+    # for transport's runs
+    starts = list({v.end if direction == "pickup" else v.start for v in vehicles})
     legs = []
     for r in named:
         here = r.location
-        others = [o.location for o in riders if o is not r] + [venue]
+        others = [o.location for o in riders if o is not r] + starts
         if direction == "pickup":
             legs.append(min(float(travel.minutes(here, x)) for x in others))
         else:

@@ -131,10 +131,12 @@ def plan_bus_runs(
     memo = inputs._memo(DAY_WIDE)
     runs: dict[str, tuple[BusRun, ...]] = {}
     notes: dict[str, tuple[Note, ...]] = {}
-    # the instances served last time, in order: while this day's instances
-    # begin as those did, each unchanged, the fleet stands as it stood then
+    # the instances served last time, in order, each with the runs it was
+    # given: while this day's instances begin as those did, each given the
+    # very same runs (another thread planning other inputs may replace an
+    # instance's entry), the fleet stands as it stood then
     before = memo.get(("runs order", day), ())
-    served: list[str] = []
+    served: list[tuple[str, Any]] = []
     for inst in sorted(instances, key=lambda i: (i.start, i.id)):
         if not inst.transport or inst.status == "cancelled":
             continue
@@ -143,15 +145,27 @@ def plan_bus_runs(
         # took (a later vehicle it never reached changes nothing). The one
         # entry kept per instance is used again only if made from all of it.
         # The free vehicles are looked at only as far as that needs.
-        asked = (inst.attending, inst.venue_id, inst.start, inst.end, settings)
+        asked = (
+            inst.attending,
+            inst.venue_id,
+            inst.start,
+            inst.end,
+            inst.pinned_vehicles,
+            settings,
+        )
         key = ("runs", day, inst.id)
         found = memo.get(key)
         if found is not None and found[0] != asked:
             found = None
         at = len(served)
-        served.append(inst.id)
-        if found is not None and at < len(before) and before[at] == inst.id:
+        if (
+            found is not None
+            and at < len(before)
+            and before[at][0] == inst.id
+            and before[at][1] is found[2]
+        ):
             made = found[2]  # the same vehicles free as then: the same runs
+            served.append((inst.id, made))
             runs[inst.id], notes[inst.id] = made
             for run in made[0]:
                 fleet.book(run.vehicle_id, run.departs, run.arrives)
@@ -167,6 +181,7 @@ def plan_bus_runs(
             made = _instance_runs(inputs, inst, left, settings)
             taken = [v.id for v in spare[: len(spare) - len(left)]]
             memo[key] = (asked, (taken, not left), made)
+        served.append((inst.id, made))
         runs[inst.id], notes[inst.id] = made
         for run in runs[inst.id]:
             fleet.book(run.vehicle_id, run.departs, run.arrives)
