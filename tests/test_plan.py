@@ -29,6 +29,7 @@ from loomcore import (
     has_instance,
     plan_day,
 )
+from loomcore._tables import keep
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 WED = date(2026, 10, 7)
@@ -327,3 +328,11 @@ def test_load_accepts_what_record_accepts_in_one_call() -> None:
         2026, 10, 14
     )
     assert all("john" not in i.attending for i in loom.instances(WED, date(2026, 10, 28)))
+
+
+def test_a_kept_table_is_emptied_when_full_then_keeps_the_new_value() -> None:
+    table = {"a": 1, "b": 2}
+    assert keep(table, "c", 3, most=3) == 3
+    assert table == {"a": 1, "b": 2, "c": 3}
+    assert keep(table, "d", 4, most=3) == 4
+    assert table == {"d": 4}

@@ -904,18 +904,26 @@ def test_with_no_vehicle_every_rider_is_left_out(direction: Direction) -> None:
     assert plan == RoutePlan(routes=(), unserved=("a", "b"))
 
 
+@st.composite
+def named_runs(
+    draw: st.DrawFn, most_riders: int
+) -> tuple[list[Rider], list[Seats], Direction, float, set[str]]:
+    """A run (:func:`runs`) and some of its riders' keys."""
+    riders, vehicles, direction, limit = draw(runs(most_riders))
+    keys = [r.key for r in riders]
+    among = draw(st.sets(st.sampled_from(keys)) if keys else st.just(set[str]()))
+    return riders, vehicles, direction, limit, among
+
+
 @PROPERTY
-@given(runs(most_riders=9), st.data())
+@given(named_runs(most_riders=9))
 def test_a_rider_surely_over_the_limit_is_over_it_in_every_answer(
-    run: tuple[list[Rider], list[Seats], Direction, float], data: st.DataObject
+    run: tuple[list[Rider], list[Seats], Direction, float, set[str]],
 ) -> None:
     """The bound never claims too much: when it says one of the riders
     named rides over the limit whatever the vehicles do, the first answer
     and the plan both have one of them over it."""
-    riders, vehicles, direction, limit = run
-    among = data.draw(
-        st.sets(st.sampled_from([r.key for r in riders])) if riders else st.just(set())
-    )
+    riders, vehicles, direction, limit, among = run
     args = {"direction": direction, "max_ride_minutes": limit}
     if not surely_over_limit(riders, vehicles, among, **args):  # type: ignore[arg-type]
         return
@@ -1017,17 +1025,15 @@ def _kept(
 
 
 @PROPERTY
-@given(runs(most_riders=5), st.data())
+@given(named_runs(most_riders=5))
 def test_surely_over_the_limit_only_when_no_plan_keeps_it(
-    run: tuple[list[Rider], list[Seats], Direction, float], data: st.DataObject
+    run: tuple[list[Rider], list[Seats], Direction, float, set[str]],
 ) -> None:
     """Against every plan there is: when the bound says one of the named
     riders rides over the limit whatever the vehicles do, no plan keeps
     them all within it."""
-    riders, vehicles, direction, limit = run
+    riders, vehicles, direction, limit, among = run
     vehicles = vehicles[:2]
-    keys = [r.key for r in riders]
-    among = data.draw(st.sets(st.sampled_from(keys)) if keys else st.just(set[str]()))
     surely = surely_over_limit(riders, vehicles, among, direction=direction, max_ride_minutes=limit)
     if surely:
         assert not _someone_can_keep_the_limit(riders, vehicles, among, direction, limit)

@@ -58,6 +58,7 @@ from ._records import (
 )
 from ._recurrence import Recurrence
 from ._staffing import Shift, assign_drivers, assign_staff
+from ._tables import keep
 from ._transport import BusRun, plan_bus_runs
 
 __all__ = [
@@ -843,15 +844,13 @@ def _allocation(
     key = (pid, origin, *sources)
     found = _ATTENDING.get(key)
     if found is None:
-        found = Allocation(
+        made = Allocation(
             participant_id=pid,
             status="attending",
             origin=origin,
             provenance=tuple(sorted(set(sources))),
         )
-        if len(_ATTENDING) >= _MOST_ATTENDING:
-            _ATTENDING.clear()  # one step, safe beside another thread's lookups
-        _ATTENDING[key] = found
+        found = keep(_ATTENDING, key, made, _MOST_ATTENDING)
     return found
 
 

@@ -123,6 +123,7 @@ import attrs
 
 from ._errors import InvalidRecordError
 from ._model import Location
+from ._tables import keep
 
 __all__ = ["GreatCircleTravel", "Rider", "Route", "RoutePlan", "Seats", "Travel", "plan_routes"]
 
@@ -191,10 +192,7 @@ class GreatCircleTravel:
         key = (a.lat, a.lon, b.lat, b.lon)
         arc = _ARCS.get(key)
         if arc is None:
-            arc = _arc(*key)
-            if len(_ARCS) >= _MOST_ARCS:
-                _ARCS.clear()  # one step, safe beside another thread's lookups
-            _ARCS[key] = arc
+            arc = keep(_ARCS, key, _arc(*key), _MOST_ARCS)
         return arc * self.road_factor
 
     def minutes(self, a: Location, b: Location) -> float:
@@ -1305,6 +1303,8 @@ _FIRST = _Memo("first", _MEMO)  # problems and who rides over the limit in a fir
 # the cheapest orders over every set of riders from one start (see _best_orders):
 # asked again as vehicles are added to a run or freed by another, and large
 _ORDERS = _Memo("orders", 64, shared=False)
+# each run's quickest legs for surely_over_limit, asked again as vehicles are added
+_QUICKEST = _Memo("quickest", 64, shared=False)
 _MEMOS = {m.name: m for m in (_PLANS, _SEARCHES, _FIRST)}
 # answers worked out since made() began, when a caller keeps count (a worker process)
 _made: list[tuple[str, Any, Any]] | None = None
@@ -1433,18 +1433,40 @@ def surely_over_limit(
     # where the vehicles run from in drop-off form (a pickup read backwards,
     # where a leg into a rider is the pickup's leg out of them): the venue,
     # for transport's runs
-    starts = list({v.end if direction == "pickup" else v.start for v in vehicles})
+    starts = tuple(dict.fromkeys(v.end if direction == "pickup" else v.start for v in vehicles))
+    # the same for every fleet transport tries for a run: worked out once
+    args = (tuple(riders), tuple(r.key for r in named), starts, direction, travel)
+    legs = _remembering(_quickest, _quickest_legs, args)
+    least = (k - 1) * stop_minutes + sum(legs[:k])
+    # the bound sums in another order than a route does: a margin for rounding
+    return least > max_ride_minutes + _EPS + 1e-6
+
+
+def _quickest_legs(
+    riders: tuple[Rider, ...],
+    named: tuple[str, ...],
+    starts: tuple[Location, ...],
+    direction: Direction,
+    travel: Travel,
+) -> tuple[float, ...]:
+    """For each rider keyed in ``named``, the quickest leg into them (in
+    drop-off form) from another rider or one of ``starts``; in ascending order."""
+    keys = set(named)
     legs = []
-    for r in named:
+    for r in riders:
+        if r.key not in keys:
+            continue
         here = r.location
-        others = [o.location for o in riders if o is not r] + starts
+        others = [o.location for o in riders if o is not r] + list(starts)
         if direction == "pickup":
             legs.append(min(float(travel.minutes(here, x)) for x in others))
         else:
             legs.append(min(float(travel.minutes(x, here)) for x in others))
-    least = (k - 1) * stop_minutes + sum(sorted(legs)[:k])
-    # the bound sums in another order than a route does: a margin for rounding
-    return least > max_ride_minutes + _EPS + 1e-6
+    return tuple(sorted(legs))
+
+
+def _quickest(args: tuple[Any, ...]) -> tuple[float, ...]:
+    return _QUICKEST.ask(lambda key: _quickest_legs(*key), args)
 
 
 def _glance(
@@ -1492,7 +1514,7 @@ def _rough_glance(key: _Key) -> tuple[int, ...]:
 
 def _forget() -> None:
     """Forget every remembered answer and paused search (for tests)."""
-    for memo in (*_MEMOS.values(), _ORDERS):
+    for memo in (*_MEMOS.values(), _ORDERS, _QUICKEST):
         memo.clear()
     with _pausing:
         _paused.clear()
@@ -1529,10 +1551,7 @@ def _swapped(v: Seats) -> Seats:
     the same object each time: a day asks again for each vehicle."""
     found = _SWAPPED.get(v)
     if found is None:
-        found = attrs.evolve(v, start=v.end, end=v.start)
-        if len(_SWAPPED) >= _MOST_SWAPPED:
-            _SWAPPED.clear()  # one step, safe beside another thread's lookups
-        _SWAPPED[v] = found
+        found = keep(_SWAPPED, v, attrs.evolve(v, start=v.end, end=v.start), _MOST_SWAPPED)
     return found
 
 

@@ -45,6 +45,7 @@ import attrs
 from ._inputs import DAY_WIDE, PlanInputs, remembered
 from ._model import Staff
 from ._records import StaffSwap
+from ._tables import keep
 
 if TYPE_CHECKING:  # typing only: _plan imports this module
     from ._plan import Instance
@@ -177,11 +178,7 @@ def _kept_with(
     found = cache.get(key)
     if found is not None and found[0] is pool:
         return found[1]
-    out = make()
-    if len(cache) >= _MOST_KEPT:
-        cache.clear()  # one step, safe beside another thread's lookups
-    cache[key] = (pool, out)
-    return out
+    return keep(cache, key, (pool, make()), _MOST_KEPT)[1]
 
 
 #: Ranked pools by (prefix, id of the pool), drivers by the id of the staff

@@ -38,6 +38,7 @@ from ._inputs import DAY_WIDE, PlanInputs, TransportSettings, remembered
 from ._model import Location, Vehicle
 from ._routing import Rider, RoutePlan, Seats, plan_routes, rough_over_limit, surely_over_limit
 from ._staffing import ranked
+from ._tables import keep
 
 if TYPE_CHECKING:  # typing only: _plan imports this module
     from ._plan import Instance
@@ -420,16 +421,14 @@ def _seat(
     found = _SEATS.get(ask)
     if found is None:
         home = depot or venue
-        found = Seats(
+        made = Seats(
             key=key,
             seats=seats - 1,
             wheelchair_places=places,
             start=home if direction == "pickup" else venue,
             end=venue if direction == "pickup" else home,
         )
-        if len(_SEATS) >= _MOST_SEATS:
-            _SEATS.clear()  # one step, safe beside another thread's lookups
-        _SEATS[ask] = found
+        found = keep(_SEATS, ask, made, _MOST_SEATS)
     return found
 
 
