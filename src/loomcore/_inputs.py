@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import cached_property
+from itertools import chain
 from operator import itemgetter
 from typing import Any, Final, Generic, TypeVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -135,12 +136,62 @@ class TransportSettings:
     travel: Travel = attrs.field(factory=GreatCircleTravel)
 
 
-def _intent_tuple(items: Iterable[Intent]) -> tuple[Intent, ...]:
-    return tuple(items)
+class _Parts(tuple[tuple[Any, ...], ...]):
+    """Records held in parts: a tuple of tuples, read as one.
+
+    An edit adds a small part and keeps the others (see
+    :meth:`PlanInputs.updated`), where one tuple of every record, copied for
+    each edit, would be a container of thousands that the collector's young
+    collections walk again, record by record. A type of its own, so that
+    ``attrs.evolve`` hands the parts back to the converter as they are.
+    """
+
+    __slots__ = ()
 
 
-def _one_off_tuple(items: Iterable[OneOff]) -> tuple[OneOff, ...]:
-    return tuple(items)
+#: Parts beyond the first are joined into one when there are more than this.
+_MOST_PARTS = 16
+
+
+def _no_records() -> _Parts:
+    return _Parts(((),))
+
+
+def _intent_parts(items: Iterable[Intent]) -> _Parts:
+    return items if isinstance(items, _Parts) else _Parts((tuple(items),))
+
+
+def _one_off_parts(items: Iterable[OneOff]) -> _Parts:
+    return items if isinstance(items, _Parts) else _Parts((tuple(items),))
+
+
+def _joined(parts: _Parts) -> tuple[Any, ...]:
+    return parts[0] if len(parts) == 1 else tuple(chain.from_iterable(parts))
+
+
+def _with(parts: _Parts, added: tuple[Intent | OneOff, ...]) -> _Parts:
+    """``parts`` and one more, ``added``; the later parts joined when many,
+    and all joined once the later ones hold more than the first (so a record
+    is copied a bounded number of times however many edits add to it)."""
+    if not added:
+        return parts
+    if not parts[0]:
+        return _Parts((added, *parts[1:]))
+    grown = (*parts, added)
+    if len(grown) > _MOST_PARTS:
+        rest = tuple(chain.from_iterable(grown[1:]))
+        grown = (grown[0], rest) if len(rest) <= len(grown[0]) else (grown[0] + rest,)
+    return _Parts(grown)
+
+
+def _without(parts: _Parts, gone: set[str]) -> _Parts:
+    """``parts`` less the records whose ids are in ``gone``: only a part
+    that held one is copied."""
+    kept = (
+        tuple(r for r in part if r.id not in gone) if any(r.id in gone for r in part) else part
+        for part in parts
+    )
+    return _Parts(tuple(part for part in kept if part) or ((),))
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -163,12 +214,41 @@ class PlanInputs:
     transport: TransportSettings = attrs.field(factory=lambda: TransportSettings())
     catalogue: PriceCatalogue | None = None
     holidays: HolidayCalendar = attrs.field(factory=NswPublicHolidays)
-    intents: tuple[Intent, ...] = attrs.field(default=(), converter=_intent_tuple)
-    one_offs: tuple[OneOff, ...] = attrs.field(default=(), converter=_one_off_tuple)
+    _intent_parts: _Parts = attrs.field(
+        factory=_no_records, converter=_intent_parts, alias="intents"
+    )
+    _one_off_parts: _Parts = attrs.field(
+        factory=_no_records, converter=_one_off_parts, alias="one_offs"
+    )
 
     def __attrs_post_init__(self) -> None:
         _zone(self.timezone)
         _check_ids((*self.intents, *self.one_offs))
+
+    @property
+    def intents(self) -> tuple[Intent, ...]:
+        """The active intents, as one tuple (in no particular order)."""
+        parts = self._intent_parts
+        if len(parts) == 1:
+            return parts[0]
+        joined = _joined(parts)
+        object.__setattr__(self, "_intent_parts", _Parts((joined,)))  # one assignment
+        return joined
+
+    @property
+    def one_offs(self) -> tuple[OneOff, ...]:
+        """The active one-offs, as one tuple (in no particular order)."""
+        parts = self._one_off_parts
+        if len(parts) == 1:
+            return parts[0]
+        joined = _joined(parts)
+        object.__setattr__(self, "_one_off_parts", _Parts((joined,)))
+        return joined
+
+    def __repr__(self) -> str:
+        fields = ("organisation", "timezone", "transport", "catalogue", "holidays")
+        shown = [f"{name}={getattr(self, name)!r}" for name in (*fields, "intents", "one_offs")]
+        return f"PlanInputs({', '.join(shown)})"
 
     # ------------------------------------------------------------------ lookups
 
@@ -318,18 +398,17 @@ class PlanInputs:
         for r in add:
             if r.id in ids and r.id not in gone:
                 raise DuplicateIdError("record", r.id)
-        # records are matched by id: a tuple is filtered only if it holds one
-        # to take out (one edit to half a million records copies them once)
-        intents, one_offs = self.intents, self.one_offs
+        # records are matched by id: a part is copied only if it holds one
+        # to take out, and what is added is a part of its own
+        intents, one_offs = self._intent_parts, self._one_off_parts
         if gone:
-            intents = tuple(r for r in intents if r.id not in gone)
-            one_offs = tuple(r for r in one_offs if r.id not in gone)
+            intents, one_offs = _without(intents, gone), _without(one_offs, gone)
         new_intents = tuple(r for r in add if isinstance(r, Intent))
         new_one_offs = tuple(r for r in add if isinstance(r, OneOff))
         out = attrs.evolve(self, intents=(), one_offs=())
         # attrs.evolve checked everything but the records; set them unchecked
-        object.__setattr__(out, "intents", intents + new_intents if new_intents else intents)
-        object.__setattr__(out, "one_offs", one_offs + new_one_offs if new_one_offs else one_offs)
+        object.__setattr__(out, "_intent_parts", _with(intents, new_intents))
+        object.__setattr__(out, "_one_off_parts", _with(one_offs, new_one_offs))
         object.__setattr__(out, "_ids_built", ids.changed({r.id for r in add}, gone))
         # the same organisation and timezone: the lookups made from them hold
         for name in _LOOKUPS:
