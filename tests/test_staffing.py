@@ -28,6 +28,7 @@ from loomcore import (
     Weekly,
     plan_day,
 )
+from loomcore._staffing import assign_staff
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 WED = date(2026, 10, 7)
@@ -282,3 +283,31 @@ def test_a_slot_ranks_each_pool_it_is_given_by_the_stable_rank() -> None:
     fewer = pool[::3]  # another pool for the same slot: ranked afresh, not remembered
     assert [p.id for p in ranked(slot, fewer)] == expected(fewer)
     assert [p.id for p in ranked(slot, list(fewer))] == expected(fewer)
+
+
+def test_a_day_staffed_again_keeps_the_very_shifts_of_instances_staffed_alike() -> None:
+    # the morning needs one more support worker: the day is staffed again,
+    # and the afternoon, staffed as before, keeps its very Shift objects
+    # (compared at a glance downstream); the morning gets one shift more,
+    # and each call's shifts are those of a call on inputs never used before
+    organisation = org(LEADS + SUPPORT)
+    records = [
+        attrs.evolve(r, id=f"r{n}", recorded_at=T0 + timedelta(seconds=n))
+        for n, r in enumerate([*enrol("am", 5), *enrol("pm", 3, 10)])
+    ]
+
+    def inputs() -> PlanInputs:
+        return PlanInputs(organisation=organisation, intents=records)
+
+    used = inputs()
+    day = {i.program_id: i for i in plan_day(used, WED).instances}
+    am, pm = day["am"], day["pm"]
+    busier = attrs.evolve(am, staff_demand=attrs.evolve(am.staff_demand, support=2))
+    first, _ = assign_staff(used, WED, [am, pm])
+    again, _ = assign_staff(used, WED, [busier, pm])
+    assert (first, again) == (
+        assign_staff(inputs(), WED, [am, pm])[0],
+        assign_staff(inputs(), WED, [busier, pm])[0],
+    )
+    assert len(again[am.id]) == len(first[am.id]) + 1
+    assert all(a is b for a, b in zip(again[pm.id], first[pm.id], strict=True))

@@ -36,7 +36,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -118,8 +118,9 @@ class _Book:
         if person.availability and not person.available(self._weekday, start.time(), end.time()):
             return False
         shifts = self.busy.get(person.id, ())
-        if shifts and any(s < end and start < e for s, e in shifts):
-            return False
+        for s, e in shifts:  # a loop, not any(): asked thousands of times a day
+            if s < end and start < e:
+                return False
         if person.max_hours_per_day is not None:
             worked = sum((e - s).total_seconds() for s, e in shifts)
             total = Decimal(worked + (end - start).total_seconds()) / _HOUR
@@ -219,6 +220,7 @@ def assign_staff(
                 if slot.role == role and not slot.staff_id:
                     _fill(slot, staff, book, excluded)
     shifts: dict[str, tuple[Shift, ...]] = {}
+    memo = inputs._memo(DAY_WIDE)
     for inst in order:
         for slot in slots[inst.id]:
             if not slot.staff_id:
@@ -229,19 +231,34 @@ def assign_staff(
                         "",
                     )
                 )
-        shifts[inst.id] = tuple(
-            Shift(
-                instance_id=s.instance_id,
-                role=s.role,
-                position=s.position,
-                staff_id=s.staff_id,
-                start=s.start,
-                end=s.end,
-                provenance=s.provenance,
-            )
-            for s in slots[inst.id]
+        # an instance's shifts as they came last time, when they are the
+        # same: a day staffed again mostly staffs its instances as before,
+        # and the very same shifts compare at a glance where it is asked
+        # whether an instance's resources changed
+        made = tuple(
+            (s.role, s.position, s.staff_id, s.start, s.end, s.provenance) for s in slots[inst.id]
+        )
+        shifts[inst.id] = remembered(
+            memo, ("shifts", day, inst.id), made, partial(_shifts, inst.id, made)
         )
     return shifts, warnings
+
+
+def _shifts(
+    instance_id: str, made: tuple[tuple[str, int, str, datetime, datetime, tuple[str, ...]], ...]
+) -> tuple[Shift, ...]:
+    return tuple(
+        Shift(
+            instance_id=instance_id,
+            role=role,
+            position=position,
+            staff_id=staff_id,
+            start=start,
+            end=end,
+            provenance=provenance,
+        )
+        for role, position, staff_id, start, end, provenance in made
+    )
 
 
 def _demand_slots(inst: Instance) -> list[_Slot]:
