@@ -145,9 +145,11 @@ def plan_bus_runs(
         # and the instance's id; of the vehicles free for it, only those it
         # took (a later vehicle it never reached changes nothing). The one
         # entry kept per instance is used again only if made from all of it.
-        # The free vehicles are looked at only as far as that needs.
+        # The free vehicles are looked at only as far as that needs. Who
+        # attends, as the allocations tell it: the very tuple of (mostly
+        # shared) allocations compares faster than the ids made from it.
         asked = (
-            inst.attending,
+            inst.allocations,
             inst.venue_id,
             inst.start,
             inst.end,
