@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import attrs
 import pytest
@@ -28,7 +29,7 @@ from loomcore import (
     Weekly,
     plan_day,
 )
-from loomcore._staffing import assign_staff
+from loomcore._staffing import assign_drivers, assign_staff
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 WED = date(2026, 10, 7)
@@ -311,3 +312,32 @@ def test_a_day_staffed_again_keeps_the_very_shifts_of_instances_staffed_alike() 
     )
     assert len(again[am.id]) == len(first[am.id]) + 1
     assert all(a is b for a, b in zip(again[pm.id], first[pm.id], strict=True))
+
+
+def test_drivers_assigned_again_keep_the_very_shifts_of_runs_driven_alike() -> None:
+    # two instances' runs, driven by drivers from outside their crews: the
+    # afternoon run moves an hour later, and the morning's driver shift,
+    # the same as before, is the very same object; each call's answer is
+    # that of a call on inputs never used before
+    drivers = [Staff(id=f"drv{i}", name=f"Driver {i}", driver=True) for i in range(2)]
+    organisation = org([*LEADS, *drivers])
+
+    def run(id: str, instance: str, hour: int) -> SimpleNamespace:
+        at = datetime(2026, 10, 7, hour, tzinfo=UTC)
+        return SimpleNamespace(
+            id=id, instance_id=instance, departs=at, arrives=at + timedelta(hours=1)
+        )
+
+    def inputs() -> PlanInputs:
+        return PlanInputs(organisation=organisation)
+
+    programs = {"am/1": "am", "pm/1": "pm"}
+    before = [run("a", "am/1", 8), run("b", "pm/1", 12)]
+    after = [run("a", "am/1", 8), run("b", "pm/1", 13)]
+    used = inputs()
+    first = assign_drivers(used, WED, before, {}, programs)
+    again = assign_drivers(used, WED, after, {}, programs)
+    assert first == assign_drivers(inputs(), WED, before, {}, programs)
+    assert again == assign_drivers(inputs(), WED, after, {}, programs)
+    assert again[1]["pm/1"] != first[1]["pm/1"]
+    assert again[1]["am/1"][0] is first[1]["am/1"][0]

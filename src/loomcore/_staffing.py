@@ -244,9 +244,12 @@ def assign_staff(
     return shifts, warnings
 
 
-def _shifts(
-    instance_id: str, made: tuple[tuple[str, int, str, datetime, datetime, tuple[str, ...]], ...]
-) -> tuple[Shift, ...]:
+#: A shift's fields but its instance: role, position, staff id, start, end, provenance.
+_Made = tuple[str, int, str, datetime, datetime, tuple[str, ...]]
+
+
+def _shifts(instance_id: str, made: tuple[_Made, ...]) -> tuple[Shift, ...]:
+    """The shifts of ``made``, on the instance ``instance_id``."""
     return tuple(
         Shift(
             instance_id=instance_id,
@@ -369,7 +372,7 @@ def assign_drivers(
                 book.take(s.staff_id, s.start, s.end)
     drivers = _drivers(inputs.organisation.staff)
     chosen: dict[str, str] = {}
-    extra: dict[str, list[Shift]] = {}
+    extra: dict[str, list[_Made]] = {}
     notes: dict[str, list[tuple[str, str, str]]] = {}
     for run in sorted(runs, key=lambda r: (r.departs, r.id)):
         program = program_of[run.instance_id]
@@ -391,17 +394,16 @@ def assign_drivers(
         book.take(person.id, run.departs, run.arrives)
         if person.id not in crew:
             mine = extra.setdefault(run.instance_id, [])
-            mine.append(
-                Shift(
-                    instance_id=run.instance_id,
-                    role="driver",
-                    position=len(shifts.get(run.instance_id, ())) + len(mine),
-                    staff_id=person.id,
-                    start=run.departs,
-                    end=run.arrives,
-                )
-            )
-    return chosen, {k: tuple(v) for k, v in extra.items()}, notes
+            position = len(shifts.get(run.instance_id, ())) + len(mine)
+            mine.append(("driver", position, person.id, run.departs, run.arrives, ()))
+    # each instance's driver shifts as they came last time, when the same
+    # (as assign_staff keeps the other shifts)
+    memo = inputs._memo(DAY_WIDE)
+    made = {
+        k: remembered(memo, ("driver shifts", day, k), tuple(v), partial(_shifts, k, tuple(v)))
+        for k, v in extra.items()
+    }
+    return chosen, made, notes
 
 
 def _places(order: Sequence[Staff]) -> dict[str, int]:
