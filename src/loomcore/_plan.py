@@ -323,10 +323,16 @@ def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
     """
     instances: list[Instance] = []
     applied: set[str] = set()
+    # _remembered_instances, with what it remembers looked up here first:
+    # most of a day's programs are answered from the memo, every day
+    memo_of, key = inputs._memo, ("instances", day)
     for program in inputs.organisation.programs:
-        made, used = _remembered_instances(inputs, program, day)
-        instances += made
-        applied.update(used)
+        found = memo_of(program.id).get(key)
+        made, used = found if found is not None else _remembered_instances(inputs, program, day)
+        if made:
+            instances += made
+        if used:
+            applied.update(used)
     warnings = [
         _orphan_warning(o, day, inputs)
         for o in inputs.one_offs_touching(day)
