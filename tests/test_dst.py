@@ -25,6 +25,7 @@ from loomcore import (
     Instance,
     Loom,
     MemoryStore,
+    OneDayChange,
     Organisation,
     Participant,
     PlanInputs,
@@ -180,6 +181,29 @@ def test_a_repeated_time_on_the_fall_back_day_is_its_first_occurrence() -> None:
     assert inst.start.utcoffset() == AEDT
     assert inst.start.astimezone(UTC) == datetime(2026, 4, 4, 15, 30, tzinfo=UTC)
     assert real_duration(inst) == timedelta(hours=3, minutes=30)
+
+
+def test_a_time_given_as_its_second_occurrence_is_still_the_first() -> None:
+    # time(2, 30, fold=1) names the second 02:30 of the fall-back night; the
+    # rule is the first, whatever fold says. Were it honoured, the plan of
+    # inputs that planned the day before the change would keep the first
+    # occurrence where inputs built afresh took the second (equal datetimes
+    # of one zone compare by wall time alone): the same plan, byte for
+    # byte, either way
+    second = OneDayChange(
+        id="later",
+        program_id="late-start",
+        date=FALL_BACK,
+        start_time=time(2, 30, fold=1),
+        recorded_at=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    plan_day(INPUTS, FALL_BACK)  # what the inputs remember of the day
+    warm = plan_day(INPUTS.updated(add=[second]), FALL_BACK)
+    cold = plan_day(attrs.evolve(INPUTS, one_offs=[second]), FALL_BACK)
+    (inst,) = [i for i in cold.instances if i.program_id == "late-start"]
+    assert inst.start.utcoffset() == AEDT
+    assert [s.start.utcoffset() for s in inst.shifts] == [AEDT] * len(inst.shifts)
+    assert repr(warm) == repr(cold)
 
 
 # --------------------------------------------------------------------------- windows

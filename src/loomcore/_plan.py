@@ -631,8 +631,12 @@ def _orphan_warning(o: OneOff, day: date, inputs: PlanInputs) -> PlanWarning:
 
 
 def _local(day: date, t: time, zone: ZoneInfo) -> tuple[datetime, bool]:
-    """Aware local datetime; a time in a DST gap moves later by the gap."""
-    naive = datetime.combine(day, t)
+    """Aware local datetime; a time in a DST gap moves later by the gap, and
+    a time that happens twice is its first occurrence, whatever ``t.fold``
+    says. (Two datetimes of one zone compare by wall time alone, so a plan
+    whose times differed only in ``fold`` would compare equal to another
+    and could be taken for it by what the planner remembers.)"""
+    naive = datetime.combine(day, t).replace(fold=0)
     aware = naive.replace(tzinfo=zone)
     back = aware.astimezone(UTC).astimezone(zone)
     if back.replace(tzinfo=None) != naive:
