@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, date, datetime, time, timedelta
 
 import attrs
@@ -129,27 +130,26 @@ def test_a_long_run_of_updates_keeps_every_record_id_right(
                 inputs.updated(remove=[enrol(absent, D)])
 
 
-def test_records_added_in_parts_read_as_one_tuple_and_stay_few_parts(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # each update adds its records as a part of their own, the later parts
-    # joined when there are more than _MOST_PARTS (here 3) and everything
-    # joined once the later parts outgrow the first: every step must read
-    # as the records it holds, once each, in the order they came
-    monkeypatch.setattr(_inputs, "_MOST_PARTS", 3)
+def test_records_added_in_parts_read_as_one_tuple_and_stay_few_parts() -> None:
+    # each update adds its records after the others, the last part joined
+    # with them while no larger (a binary counter): every step must read as
+    # the records it holds, once each, in the order they came, with parts
+    # shrinking from first to last and about log2 of the records in number
     steps = [PlanInputs(organisation=seed_organisation(), intents=[enrol("r0", D)])]
     held = [["r0"]]
-    for n in range(1, 30):
+    for n in range(1, 80):
         last = steps[-1]
-        if n % 5 == 0:  # take out the oldest, from whichever part holds it
+        if n % 7 == 0:  # take out the oldest, from whichever part holds it
             gone = held[-1][0]
             steps.append(last.updated(remove=[enrol(gone, D)]))
             held.append(held[-1][1:])
         else:
             steps.append(last.updated(add=[enrol(f"r{n}", D, at=n)]))
             held.append([*held[-1], f"r{n}"])
-        assert len(steps[-1]._intent_parts) <= 3
-    assert max(len(p) for s in steps for p in s._intent_parts) > 1  # parts were joined
+            sizes = [len(p) for p in steps[-1]._intent_parts]
+            assert sizes == sorted(sizes, reverse=True)
+            assert len(sizes) <= len(held[-1]).bit_length() + 1
+    assert max(len(p) for s in steps for p in s._intent_parts) > 2  # parts were joined
     for inputs, ids in zip(steps, held, strict=True):
         assert [r.id for r in inputs.intents] == ids
         assert [r.id for r in inputs.intents] == ids  # read again: the same
@@ -158,6 +158,8 @@ def test_records_added_in_parts_read_as_one_tuple_and_stay_few_parts(
         assert [r.id for r in copy.intents] == ids
         assert copy.one_offs == ()
         assert all(f"'{i}'" in repr(inputs) for i in ids)
+        again = pickle.loads(pickle.dumps(inputs, pickle.HIGHEST_PROTOCOL))
+        assert [r.id for r in again.intents] == ids
 
 
 def test_one_update_that_touches_a_date_twice_reads_as_built_afresh() -> None:

@@ -149,10 +149,6 @@ class _Parts(tuple[tuple[Any, ...], ...]):
     __slots__ = ()
 
 
-#: Parts beyond the first are joined into one when there are more than this.
-_MOST_PARTS = 16
-
-
 def _no_records() -> _Parts:
     return _Parts(((),))
 
@@ -170,18 +166,18 @@ def _joined(parts: _Parts) -> tuple[Any, ...]:
 
 
 def _with(parts: _Parts, added: tuple[Intent | OneOff, ...]) -> _Parts:
-    """``parts`` and one more, ``added``; the later parts joined when many,
-    and all joined once the later ones hold more than the first (so a record
-    is copied a bounded number of times however many edits add to it)."""
+    """``parts`` and ``added`` after them, as a binary counter adds: the
+    last part is joined with what is added while it is no larger, so parts
+    shrink from first to last. Added one record at a time (an edit), the
+    parts after the first are as the bits of a counter: about log2 of
+    their records in number, each record copied about as many times."""
     if not added:
         return parts
-    if not parts[0]:
-        return _Parts((added, *parts[1:]))
-    grown = (*parts, added)
-    if len(grown) > _MOST_PARTS:
-        rest = tuple(chain.from_iterable(grown[1:]))
-        grown = (grown[0], rest) if len(rest) <= len(grown[0]) else (grown[0] + rest,)
-    return _Parts(grown)
+    kept = list(parts)
+    while kept and len(kept[-1]) <= len(added):
+        added = kept.pop() + added
+    kept.append(added)
+    return _Parts(kept)
 
 
 def _without(parts: _Parts, gone: set[str]) -> _Parts:
@@ -227,7 +223,7 @@ class PlanInputs:
 
     @property
     def intents(self) -> tuple[Intent, ...]:
-        """The active intents, as one tuple (in no particular order)."""
+        """The active intents, as one tuple: in the order given, then as added."""
         parts = self._intent_parts
         if len(parts) == 1:
             return parts[0]
@@ -237,7 +233,7 @@ class PlanInputs:
 
     @property
     def one_offs(self) -> tuple[OneOff, ...]:
-        """The active one-offs, as one tuple (in no particular order)."""
+        """The active one-offs, as one tuple: in the order given, then as added."""
         parts = self._one_off_parts
         if len(parts) == 1:
             return parts[0]
