@@ -22,9 +22,10 @@ What is measured (seconds unless said otherwise):
 * ``shrink`` and ``grow``: the window resized to 2 weeks, then back.
 * ``holidays_first_use``: the first question asked of the default public
   holiday calendar in the process (it imports the ``holidays`` package,
-  which imports every country's module), timed before the full roll and
-  left out of it, as importing ``loomcore`` is: a cost of starting a
-  process, not of rolling.
+  which imports every country's module, and works out the year's
+  holidays), timed before the full roll and left out of it, as importing
+  ``loomcore`` is: a cost of starting a process, not of rolling. With
+  ``--workers N`` each worker process still pays it within the roll.
 * ``--workers N``: the service plans the full roll and the growth in N
   worker processes (``Loom(workers=N)``); nights and edits stay in this one.
 * ``--gc-freeze``: once the store is loaded, ``gc.collect()`` and
