@@ -210,15 +210,18 @@ def assign_staff(
     slots: dict[str, list[_Slot]] = {}
     warnings: dict[str, list[tuple[str, str, str]]] = {}
     order = sorted((i for i in instances if i.status != "cancelled"), key=lambda i: (i.start, i.id))
+    excluded: dict[str, set[str]] = {}
     for inst in order:
         slots[inst.id] = _demand_slots(inst)
-        warnings[inst.id] = _place_forced(inputs, day, inst, slots[inst.id], book)
+        swaps = _day_swaps(inputs, day, inst.program_id)
+        excluded[inst.id] = _swapped_out(swaps)
+        warnings[inst.id] = _place_forced(inputs, inst, slots[inst.id], book, swaps)
     for role in ("lead", "support"):
         for inst in order:
-            excluded = _swapped_out(inputs, day, inst.program_id)
+            out = excluded[inst.id]
             for slot in slots[inst.id]:
                 if slot.role == role and not slot.staff_id:
-                    _fill(slot, staff, book, excluded)
+                    _fill(slot, staff, book, out)
     shifts: dict[str, tuple[Shift, ...]] = {}
     memo = inputs._memo(DAY_WIDE)
     for inst in order:
@@ -276,15 +279,18 @@ def _day_swaps(inputs: PlanInputs, day: date, program_id: str) -> list[StaffSwap
     return [o for o in inputs.one_offs_for(program_id, day) if isinstance(o, StaffSwap)]
 
 
-def _swapped_out(inputs: PlanInputs, day: date, program_id: str) -> set[str]:
-    return {s.out_staff_id for s in _day_swaps(inputs, day, program_id) if s.out_staff_id}
+def _swapped_out(swaps: Iterable[StaffSwap]) -> set[str]:
+    """Who the day's ``swaps`` keep off the instance."""
+    return {s.out_staff_id for s in swaps if s.out_staff_id}
 
 
 def _place_forced(
-    inputs: PlanInputs, day: date, inst: Instance, slots: list[_Slot], book: _Book
+    inputs: PlanInputs, inst: Instance, slots: list[_Slot], book: _Book, swaps: list[StaffSwap]
 ) -> list[tuple[str, str, str]]:
-    swaps = _day_swaps(inputs, day, inst.program_id)
-    out = _swapped_out(inputs, day, inst.program_id)
+    """Put the instance's swapped-in and pinned staff (``swaps`` are the
+    program's swaps of the day) into ``slots``; warnings for those who
+    cannot work."""
+    out = _swapped_out(swaps)
     forced: list[tuple[str, str]] = [(s.in_staff_id, s.id) for s in swaps]
     forced += [(sid, "") for sid in inst.pinned_staff if sid not in out]
     warnings: list[tuple[str, str, str]] = []
@@ -314,13 +320,15 @@ def _place_forced(
     return warnings
 
 
-def _open_slot(slots: Iterable[_Slot], person: Staff) -> _Slot | None:
-    open_slots = [s for s in slots if not s.staff_id]
-    for s in open_slots:
-        if s.role == "lead" and person.lead_capable:
-            return s
-    for s in open_slots:
-        if s.role == "support":
+def _open_slot(slots: Sequence[_Slot], person: Staff) -> _Slot | None:
+    """The first open lead slot for a lead-capable person, else the first
+    open support slot (none: the instance needs one more)."""
+    if person.lead_capable:
+        for s in slots:
+            if s.role == "lead" and not s.staff_id:
+                return s
+    for s in slots:
+        if s.role == "support" and not s.staff_id:
             return s
     return None
 
