@@ -139,10 +139,10 @@ class TransportSettings:
 class _Parts(tuple[tuple[Any, ...], ...]):
     """Records held in parts: a tuple of tuples, read as one.
 
-    An edit adds a small part and keeps the others (see
-    :meth:`PlanInputs.updated`), where one tuple of every record, copied for
-    each edit, would be a container of thousands that the collector's young
-    collections walk again, record by record. A type of its own, so that
+    An edit's records join the last, smaller parts and the others are kept
+    (see :func:`_with` and :meth:`PlanInputs.updated`), where one tuple of
+    every record, copied for each edit, would be a container of thousands
+    that the collector's young collections walk again, record by record. A type of its own, so that
     ``attrs.evolve`` hands the parts back to the converter as they are.
     """
 
@@ -395,7 +395,7 @@ class PlanInputs:
             if r.id in ids and r.id not in gone:
                 raise DuplicateIdError("record", r.id)
         # records are matched by id: a part is copied only if it holds one
-        # to take out, and what is added is a part of its own
+        # to take out, and what is added joins only the last, smaller parts
         intents, one_offs = self._intent_parts, self._one_off_parts
         if gone:
             intents, one_offs = _without(intents, gone), _without(one_offs, gone)

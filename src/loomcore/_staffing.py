@@ -407,10 +407,12 @@ def assign_drivers(
     # each instance's driver shifts as they came last time, when the same
     # (as assign_staff keeps the other shifts)
     memo = inputs._memo(DAY_WIDE)
-    made = {
-        k: remembered(memo, ("driver shifts", day, k), tuple(v), partial(_shifts, k, tuple(v)))
-        for k, v in extra.items()
-    }
+    made: dict[str, tuple[Shift, ...]] = {}
+    for instance_id, fields in extra.items():
+        asked = tuple(fields)
+        made[instance_id] = remembered(
+            memo, ("driver shifts", day, instance_id), asked, partial(_shifts, instance_id, asked)
+        )
     return chosen, made, notes
 
 
