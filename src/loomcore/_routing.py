@@ -1007,8 +1007,10 @@ def _solving(p: _Problem) -> Generator[Plan, None, _Search]:
     return _cheaper(s, _nearest_first(p))
 
 
-_Routes = dict[int, tuple[float, tuple[int, ...]]]  # set of riders (bits) -> cost, stops
-_Label = tuple[float, float, tuple[int, ...]]  # cost so far, arrival, stops
+# a partial order of stops, grown one stop at a time: its cost so far, its time of
+# arrival at its last stop, the order it grew from (None at the start) and that last stop
+_Label = tuple[float, float, "_Label | None", int]
+_Routes = dict[int, tuple[float, _Label]]  # set of riders (bits) -> cost, the route's order
 
 
 def _exact(p: _Problem) -> _Search:
@@ -1026,14 +1028,21 @@ def _exact(p: _Problem) -> _Search:
     # the cheapest way for the vehicles so far to carry each set of riders
     cost = [inf] * size
     cost[0] = 0.0
-    picks: list[tuple[tuple[int, int], ...]] = [()] * size
+    # per vehicle, for each set: what the vehicles before it carried of the
+    # set when it took the rest (-1: it took none, the set is as before)
+    came: list[list[int]] = []
     for v in range(m):
         route = [inf] * size
         for sub, (k, _) in cheapest[v].items():
             route[sub] = k
-        if v == m - 1 and _all_on_the_last(cost, picks, route, v):
-            break  # cost[full] and picks[full] are the answer
-        more, chosen = cost[:], picks[:]
+        if v == m - 1:
+            last = _all_on_the_last(cost, route)
+            if last >= 0:
+                came.append([-1] * size)
+                if last != full:
+                    came[v][full] = last
+                break  # cost[full] is the answer
+        more, took = cost[:], [-1] * size
         for mask, base in enumerate(cost):
             if base == inf:
                 continue
@@ -1042,38 +1051,42 @@ def _exact(p: _Problem) -> _Search:
                 k = base + route[sub]
                 if k < more[mask | sub]:
                     more[mask | sub] = k
-                    chosen[mask | sub] = (*picks[mask], (v, sub))
+                    took[mask | sub] = mask
                 sub = (sub - 1) & free
-        cost, picks = more, chosen
+        cost = more
+        came.append(took)
     # room first (as the search, which leaves a rider out only for want of it), then cost
     served = min((s for s in range(size) if cost[s] < inf), key=lambda s: (-s.bit_count(), cost[s]))
     stops: list[list[int]] = [[] for _ in range(m)]
-    for v, sub in picks[served]:
-        stops[v] = list(cheapest[v][sub][1])
+    riders = served
+    for v in reversed(range(len(came))):
+        before = came[v][riders]
+        if before >= 0:
+            stops[v] = _stops(cheapest[v][riders ^ before][1])
+            riders = before
     s = _Search(p, random.Random(0))
     s.restore((stops, [u for u in range(n) if not served >> u & 1]), everything=True)
     return s
 
 
-def _all_on_the_last(
-    cost: list[float], picks: list[tuple[tuple[int, int], ...]], route: list[float], v: int
-) -> bool:
+def _all_on_the_last(cost: list[float], route: list[float]) -> int:
     """The last vehicle's step of :func:`_exact` when every rider can be
     carried: only the riders the others leave can go on it, one set for
     each, so ``2**n`` sets to try instead of ``3**n``. Sets ``cost[full]``
-    and ``picks[full]`` as the whole step would (the same sets tried in the
-    same order, the first of equal cost kept) and says whether every rider
-    is carried; if not, changes nothing and the whole step must be taken."""
+    as the whole step would (the same sets tried in the same order, the
+    first of equal cost kept) and returns the riders the others carry then
+    (``full`` itself if the last vehicle takes none); -1, changing nothing,
+    if not every rider can be carried: the whole step must be taken."""
     full = len(cost) - 1
-    best, pick = cost[full], picks[full]
+    best, pick = cost[full], full
     for mask, base in enumerate(cost):
         k = base + route[full ^ mask]
         if k < best and mask != full:
-            best, pick = k, (*picks[mask], (v, full ^ mask))
+            best, pick = k, mask
     if best == math.inf:
-        return False
-    cost[full], picks[full] = best, pick
-    return True
+        return -1
+    cost[full] = best
+    return pick
 
 
 def _cheapest_routes(p: _Problem) -> list[_Routes]:
@@ -1088,19 +1101,31 @@ def _cheapest_routes(p: _Problem) -> list[_Routes]:
             for v in vs:
                 if chairs > p.places[v] or others > p.seats[v]:
                     continue
-                end, total = p.end[v], math.inf
-                order: tuple[int, ...] = ()
-                for last, cost, stops in entries:
-                    k = cost + D[last][end]
+                end = p.end[v]
+                best = entries[0]
+                total = best[0] + D[best[3]][end]
+                for label in entries:
+                    k = label[0] + D[label[3]][end]
                     if k < total:
-                        total, order = k, stops
-                cheapest[v][mask] = (total, order)
+                        total, best = k, label
+                cheapest[v][mask] = (total, best)
     return cheapest
 
 
+def _stops(label: _Label) -> list[int]:
+    """The stops of the order ending with ``label``, first to last."""
+    stops = []
+    at: _Label | None = label
+    while at is not None and at[2] is not None:  # the start is no stop
+        stops.append(at[3])
+        at = at[2]
+    stops.reverse()
+    return stops
+
+
 # per set of riders (bits, in order of size), its wheelchair riders and, for each
-# last stop, the cheapest order over the set ending there: last, cost so far, stops
-_Orders = tuple[tuple[int, int, tuple[tuple[int, float, tuple[int, ...]], ...]], ...]
+# last stop, the cheapest order over the set ending there
+_Orders = tuple[tuple[int, int, tuple[_Label, ...]], ...]
 
 
 def _best_orders(
@@ -1125,45 +1150,58 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
     Orders grow one stop at a time. For each set and last stop only the
     orders no other order beats on both cost so far and time of arrival are
     kept: whatever follows a beaten order costs the same or more after the
-    order that beats it.
+    order that beats it. An order is kept as the order it grew from and its
+    last stop (:func:`_stops` spells it out), so growing one costs the same
+    however long it is.
     """
     n, D, T, L, stop, wc = p.n, p.D, p.T, p.limit, p.stop, p.wc
     chairs_in = sum(1 << u for u in range(n) if wc[u])  # the wheelchair riders, as a set
     width = n or 1  # a state is set * width + last stop
-    bits = [(x, 1 << x) for x in range(n)]
-    found: dict[int, list[tuple[int, float, tuple[int, ...]]]] = {}
-    layer: dict[int, list[_Label]] = {0: [(0.0, -stop, ())]}
+    # from each place, each rider's stop: its bit, the leg's km and minutes (with the stop), limit
+    legs = {
+        a: [(x, 1 << x, D[a][x], stop + T[a][x], L[x]) for x in range(n)]
+        for a in (start, *range(n))
+    }
+    found: dict[int, list[_Label]] = {}
+    layer: dict[int, list[_Label]] = {0: [(0.0, -stop, None, start)]}
     while layer:
         grown: dict[int, list[_Label]] = {}
         for state, labels in layer.items():
             mask = state // width
-            last = labels[0][2][-1] if mask else start
-            row, times = D[last], T[last]
-            for x, bit in bits:
+            for x, bit, leg, drive, limit in legs[labels[0][3]]:
                 if mask & bit:
                     continue
-                key, leg, drive, limit = (mask | bit) * width + x, row[x], stop + times[x], L[x]
+                key = (mask | bit) * width + x
                 kept = grown.get(key)
-                for cost, clock, order in labels:
-                    t = clock + drive
-                    k = cost + leg
+                for label in labels:
+                    t = label[1] + drive
+                    k = label[0] + leg
                     if t > limit:
                         k += _LATE_COST * (t - limit)
                     if kept is None:
-                        kept = grown[key] = [(k, t, (*order, x))]
+                        kept = grown[key] = [(k, t, label, x)]
                         continue
-                    for c, a, _ in kept:
-                        if c <= k and a <= t:
+                    if len(kept) == 1:  # most often: the same as below, for one kept
+                        e = kept[0]
+                        if e[0] <= k and e[1] <= t:
+                            continue
+                        if k <= e[0] and t <= e[1]:
+                            kept[0] = (k, t, label, x)
+                        else:
+                            kept.append((k, t, label, x))
+                        continue
+                    for e in kept:
+                        if e[0] <= k and e[1] <= t:
                             break  # beaten: dropped
                     else:
-                        for c, a, _ in kept:
-                            if k <= c and t <= a:  # it beats one: drop those it beats
+                        for e in kept:
+                            if k <= e[0] and t <= e[1]:  # it beats one: drop those it beats
                                 kept[:] = [e for e in kept if not (k <= e[0] and t <= e[1])]
                                 break
-                        kept.append((k, t, (*order, x)))
+                        kept.append((k, t, label, x))
         for state, labels in grown.items():
-            k, _, order = labels[0] if len(labels) == 1 else min(labels, key=lambda e: e[0])
-            found.setdefault(state // width, []).append((state % width, k, order))
+            best = labels[0] if len(labels) == 1 else min(labels, key=itemgetter(0))
+            found.setdefault(state // width, []).append(best)
         layer = grown
     return tuple((mask, (mask & chairs_in).bit_count(), tuple(e)) for mask, e in found.items())
 
