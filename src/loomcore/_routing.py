@@ -112,6 +112,7 @@ import contextlib
 import math
 import random
 import threading
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from functools import cached_property
@@ -1007,10 +1008,19 @@ def _solving(p: _Problem) -> Generator[Plan, None, _Search]:
     return _cheaper(s, _nearest_first(p))
 
 
-# a partial order of stops, grown one stop at a time: its cost so far, its time of
-# arrival at its last stop, the order it grew from (None at the start) and that last stop
-_Label = tuple[float, float, "_Label | None", int]
-_Routes = dict[int, tuple[float, _Label]]  # set of riders (bits) -> cost, the route's order
+# Orders of stops, grown one stop at a time, are numbered and kept in a
+# trail: an array that gives, for the order numbered i, at i - 1 (the start,
+# no stop, is numbered 0), the number of the order it grew from times
+# ``width`` (more than any stop) plus its last stop. An array, not tuples
+# pointing at tuples: the collector never walks it, however many orders a
+# memo keeps. An order's *tag* is its number times ``width``.
+_Trail = tuple[int, "array[int]"]  # width, the trail
+# an order while growing: its cost so far, its time of arrival at its last stop, its tag
+_Label = tuple[float, float, int]
+# an order found: its cost so far, its last stop, its tag
+_Order = tuple[float, int, int]
+# set of riders (bits) -> cost, the route's order and the trail it is in
+_Routes = dict[int, tuple[float, _Order, _Trail]]
 
 
 def _exact(p: _Problem) -> _Search:
@@ -1033,7 +1043,7 @@ def _exact(p: _Problem) -> _Search:
     came: list[list[int]] = []
     for v in range(m):
         route = [inf] * size
-        for sub, (k, _) in cheapest[v].items():
+        for sub, (k, _, _) in cheapest[v].items():
             route[sub] = k
         if v == m - 1:
             last = _all_on_the_last(cost, route)
@@ -1062,7 +1072,8 @@ def _exact(p: _Problem) -> _Search:
     for v in reversed(range(len(came))):
         before = came[v][riders]
         if before >= 0:
-            stops[v] = _stops(cheapest[v][riders ^ before][1])
+            _, order, trail = cheapest[v][riders ^ before]
+            stops[v] = _stops(order, trail)
             riders = before
     s = _Search(p, random.Random(0))
     s.restore((stops, [u for u in range(n) if not served >> u & 1]), everything=True)
@@ -1096,36 +1107,40 @@ def _cheapest_routes(p: _Problem) -> list[_Routes]:
     D = p.D
     cheapest: list[_Routes] = [{} for _ in range(p.m)]
     for (row, times), vs in p.origins.items():
-        for mask, chairs, entries in _best_orders(p, p.start[vs[0]], row, times):
+        orders, trail = _best_orders(p, p.start[vs[0]], row, times)
+        for mask, chairs, entries in orders:
             others = mask.bit_count() - chairs
             for v in vs:
                 if chairs > p.places[v] or others > p.seats[v]:
                     continue
                 end = p.end[v]
                 best = entries[0]
-                total = best[0] + D[best[3]][end]
-                for label in entries:
-                    k = label[0] + D[label[3]][end]
+                total = best[0] + D[best[1]][end]
+                for order in entries:
+                    k = order[0] + D[order[1]][end]
                     if k < total:
-                        total, best = k, label
-                cheapest[v][mask] = (total, best)
+                        total, best = k, order
+                cheapest[v][mask] = (total, best, trail)
     return cheapest
 
 
-def _stops(label: _Label) -> list[int]:
-    """The stops of the order ending with ``label``, first to last."""
+def _stops(order: _Order, trail: _Trail) -> list[int]:
+    """The stops of ``order``, first to last."""
+    width, grown = trail
     stops = []
-    at: _Label | None = label
-    while at is not None and at[2] is not None:  # the start is no stop
-        stops.append(at[3])
-        at = at[2]
+    tag = order[2]
+    while tag:  # the start's tag is 0
+        code = grown[tag // width - 1]
+        stop = code % width
+        stops.append(stop)
+        tag = code - stop
     stops.reverse()
     return stops
 
 
 # per set of riders (bits, in order of size), its wheelchair riders and, for each
-# last stop, the cheapest order over the set ending there
-_Orders = tuple[tuple[int, int, tuple[_Label, ...]], ...]
+# last stop, the cheapest order over the set ending there; the trail they are in
+_Orders = tuple[tuple[tuple[int, int, tuple[_Order, ...]], ...], _Trail]
 
 
 def _best_orders(
@@ -1150,9 +1165,10 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
     Orders grow one stop at a time. For each set and last stop only the
     orders no other order beats on both cost so far and time of arrival are
     kept: whatever follows a beaten order costs the same or more after the
-    order that beats it. An order is kept as the order it grew from and its
-    last stop (:func:`_stops` spells it out), so growing one costs the same
-    however long it is.
+    order that beats it. An order is kept as its tag, its number in the
+    trail, which gives the order it grew from and its last stop
+    (:func:`_stops` spells it out), so growing one costs the same however
+    long it is.
     """
     n, D, T, L, stop, wc = p.n, p.D, p.T, p.limit, p.stop, p.wc
     chairs_in = sum(1 << u for u in range(n) if wc[u])  # the wheelchair riders, as a set
@@ -1162,33 +1178,40 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
         a: [(x, 1 << x, D[a][x], stop + T[a][x], L[x]) for x in range(n)]
         for a in (start, *range(n))
     }
-    found: dict[int, list[_Label]] = {}
-    layer: dict[int, list[_Label]] = {0: [(0.0, -stop, None, start)]}
+    trail = array("q")
+    add = trail.append
+    tag = width  # the next order's
+    found: dict[int, list[_Order]] = {}
+    layer: dict[int, list[_Label]] = {0: [(0.0, -stop, 0)]}
     while layer:
         grown: dict[int, list[_Label]] = {}
         for state, labels in layer.items():
             mask = state // width
-            for x, bit, leg, drive, limit in legs[labels[0][3]]:
+            for x, bit, leg, drive, limit in legs[state % width if mask else start]:
                 if mask & bit:
                     continue
                 key = (mask | bit) * width + x
                 kept = grown.get(key)
-                for label in labels:
-                    t = label[1] + drive
-                    k = label[0] + leg
+                for cost, clock, came in labels:
+                    t = clock + drive
+                    k = cost + leg
                     if t > limit:
                         k += _LATE_COST * (t - limit)
                     if kept is None:
-                        kept = grown[key] = [(k, t, label, x)]
+                        kept = grown[key] = [(k, t, tag)]
+                        add(came + x)
+                        tag += width
                         continue
                     if len(kept) == 1:  # most often: the same as below, for one kept
                         e = kept[0]
                         if e[0] <= k and e[1] <= t:
                             continue
                         if k <= e[0] and t <= e[1]:
-                            kept[0] = (k, t, label, x)
+                            kept[0] = (k, t, tag)
                         else:
-                            kept.append((k, t, label, x))
+                            kept.append((k, t, tag))
+                        add(came + x)
+                        tag += width
                         continue
                     for e in kept:
                         if e[0] <= k and e[1] <= t:
@@ -1198,12 +1221,15 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
                             if k <= e[0] and t <= e[1]:  # it beats one: drop those it beats
                                 kept[:] = [e for e in kept if not (k <= e[0] and t <= e[1])]
                                 break
-                        kept.append((k, t, label, x))
+                        kept.append((k, t, tag))
+                        add(came + x)
+                        tag += width
         for state, labels in grown.items():
-            best = labels[0] if len(labels) == 1 else min(labels, key=itemgetter(0))
-            found.setdefault(state // width, []).append(best)
+            k, _, came = labels[0] if len(labels) == 1 else min(labels, key=itemgetter(0))
+            found.setdefault(state // width, []).append((k, state % width, came))
         layer = grown
-    return tuple((mask, (mask & chairs_in).bit_count(), tuple(e)) for mask, e in found.items())
+    orders = tuple((mask, (mask & chairs_in).bit_count(), tuple(e)) for mask, e in found.items())
+    return orders, (width, trail)
 
 
 def _first_answer(p: _Problem, plan: Plan) -> _Search:
