@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import itertools
 import math
 import random
 import sys
+from array import array
 from collections.abc import Callable, Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -765,6 +767,32 @@ def test_a_run_of_eight_riders_gets_the_cheapest_plan_there_is() -> None:
     )
     assert left == best[0] == 0
     assert cost == pytest.approx(best[1], abs=1e-6)
+
+
+def test_the_exact_solvers_remembered_orders_are_plain_numbers() -> None:
+    # a roll keeps the orders of many runs; were they tuples pointing at the
+    # tuples they grew from (or any other object the collector tracks), the
+    # collector would walk them in every full collection
+    _routing._forget()
+    riders = [
+        Rider(key=f"r{i}", location=at(3 * math.cos(i), 3 * math.sin(i) + i)) for i in range(8)
+    ]
+    plan = plan_routes(riders, [bus("v1", seats=4), bus("v2", seats=5)], direction="pickup")
+    assert sorted(k for r in plan.routes for k in r.riders) == sorted(r.key for r in riders)
+    kept = _routing._ORDERS.items()
+    assert kept, "an eight-rider run is solved exactly, its orders remembered"
+    for _, (orders, (width, trail)) in kept:
+        assert width == 8
+        assert isinstance(trail, array)
+        assert len(trail) > 0
+        assert len(orders) == 2**8 - 1  # every set of riders but none
+        for mask, chairs, entries in orders:
+            assert type(mask) is int
+            assert type(chairs) is int
+            assert {type(x) for entry in entries for x in entry} <= {int, float}
+    for _ in range(4):  # a tuple is let go once what it holds has been
+        gc.collect()
+    assert not any(gc.is_tracked(orders) for _, (orders, _) in kept)
 
 
 def test_twin_vehicles_split_a_run_the_same_way_every_time() -> None:

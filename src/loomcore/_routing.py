@@ -1012,8 +1012,9 @@ def _solving(p: _Problem) -> Generator[Plan, None, _Search]:
 # trail: an array that gives, for the order numbered i, at i - 1 (the start,
 # no stop, is numbered 0), the number of the order it grew from times
 # ``width`` (more than any stop) plus its last stop. An array, not tuples
-# pointing at tuples: the collector never walks it, however many orders a
-# memo keeps. An order's *tag* is its number times ``width``.
+# pointing at tuples: one object to the collector, whose items it never
+# walks, however many orders a memo keeps. An order's *tag* is its number
+# times ``width``.
 _Trail = tuple[int, "array[int]"]  # width, the trail
 # an order while growing: its cost so far, its time of arrival at its last stop, its tag
 _Label = tuple[float, float, int]
