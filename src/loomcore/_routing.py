@@ -56,8 +56,11 @@ its vehicles leave from one or two places (or more, for fewer riders: the
 work grows with the places times 2**riders). Each vehicle's cheapest route
 over every set of riders is built up one stop at a time, keeping for each
 set and last stop only the orders no other order beats on both cost so far
-and time of arrival (a later arrival can only make what follows later);
-the vehicles then share the riders out by dynamic programming over sets,
+and time of arrival (a later arrival can only make what follows later).
+An order is a number in an array that gives the order it grew from and
+its last stop: growing one costs the same however long it is, and what is
+remembered of the orders holds nothing for the cyclic collector to walk.
+The vehicles then share the riders out by dynamic programming over sets,
 carrying as many riders as there is room for (as the search does), at the
 least cost. That costs less than the search below up to eight riders, and
 finds plans it misses (giving a vehicle another's whole route, say). The
