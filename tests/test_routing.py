@@ -795,6 +795,36 @@ def test_the_exact_solvers_remembered_orders_are_plain_numbers() -> None:
     assert not any(gc.is_tracked(orders) for _, (orders, _) in kept)
 
 
+def test_a_memo_with_weights_drops_the_least_recent_beyond_its_weight() -> None:
+    memo = _routing._Memo("test", 10, weigh=len, most=6)
+    for key in "abc":
+        memo.put(key, key * 2)  # weights 2, 2, 2: 6 in all
+    assert memo.weight() == 6
+    assert memo.ask(lambda _: pytest.fail("remembered"), "a") == "aa"  # now the most recent
+    memo.put("d", "d")  # 7 > 6: "b", the least recent, goes
+    assert [k for k, _ in memo.items()] == ["c", "a", "d"]
+    assert memo.weight() == 5
+    memo.put("c", "c" * 4)  # replaced: its old weight leaves with it (7 > 6: "a" goes)
+    assert [k for k, _ in memo.items()] == ["d", "c"]
+    assert memo.weight() == 5
+    memo.put("e", "e" * 9)  # heavier than the whole memo: kept by nothing
+    assert memo.items() == []
+    assert memo.weight() == 0
+    memo.put("f", "f")
+    memo.clear()
+    assert memo.weight() == 0
+    assert len(memo) == 0
+
+
+def test_the_exact_solvers_orders_are_kept_by_how_many_were_grown() -> None:
+    _routing._forget()
+    riders = [Rider(key=f"r{i}", location=at(2 * i - 5, (-1) ** i * i)) for i in range(6)]
+    plan_routes(riders, [bus("v1", seats=6)], direction="dropoff")
+    kept = _routing._ORDERS.items()
+    assert len(kept) == 1
+    assert _routing._ORDERS.weight() == len(kept[0][1][1][1]) > 0
+
+
 def test_twin_vehicles_split_a_run_the_same_way_every_time() -> None:
     # two pairs of neighbours, east and west, and two identical vans of two
     # seats: either van may take either pair at exactly the same cost. Ties

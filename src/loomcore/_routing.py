@@ -65,10 +65,11 @@ carrying as many riders as there is room for (as the search does), at the
 least cost. That costs less than the search below up to eight riders, and
 finds plans it misses (giving a vehicle another's whole route, say). The
 first answer of such a run is its plan. The cheapest orders from a start
-are remembered apart (the 64 most recent, in this process only), as they
-read nothing of the vehicles but where they start: the same riders asked
-again with a vehicle added, or with another set of vehicles free, cost
-only the last legs to each vehicle's end and the sharing out.
+are remembered apart (the most recent, up to 250,000 orders in all, in
+this process only), as they read nothing of the vehicles but where they
+start: the same riders asked again with a vehicle added, or with another
+set of vehicles free (a day re-planned after an edit), cost only the last
+legs to each vehicle's end and the sharing out.
 
 Larger runs are searched:
 
@@ -1319,16 +1320,27 @@ _MISSING: Any = object()
 
 
 class _Memo:
-    """Answers by question, the least recently asked dropped beyond ``size``;
-    safe across threads. Unlike ``functools.lru_cache`` its entries can be
-    handed to another process and taken from one (``loomcore._parallel``):
-    a day planned there is planned again here at the price of one planned
-    here."""
+    """Answers by question, the least recently asked dropped beyond ``size``
+    (and, with ``weigh``, beyond a total weight of ``most``); safe across
+    threads. Unlike ``functools.lru_cache`` its entries can be handed to
+    another process and taken from one (``loomcore._parallel``): a day
+    planned there is planned again here at the price of one planned here."""
 
-    def __init__(self, name: str, size: int, *, shared: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        size: int,
+        *,
+        shared: bool = True,
+        weigh: Callable[[Any], int] | None = None,
+        most: int = 0,
+    ) -> None:
         self.name = name
         self.size = size
         self.shared = shared  # handed to other processes (see made())
+        self.weigh = weigh  # an answer's weight, if answers differ much in size
+        self.most = most  # the most weight kept, with weigh
+        self._weight = 0
         self._entries: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -1350,11 +1362,26 @@ class _Memo:
         return found
 
     def put(self, key: Any, value: Any) -> None:
+        entries, weigh = self._entries, self.weigh
         with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            if weigh is not None:
+                replaced = entries.get(key, _MISSING)
+                if replaced is not _MISSING:
+                    self._weight -= weigh(replaced)
+                self._weight += weigh(value)
+            entries[key] = value
+            entries.move_to_end(key)
+            while entries and (
+                len(entries) > self.size or (weigh is not None and self._weight > self.most)
+            ):
+                _, dropped = entries.popitem(last=False)
+                if weigh is not None:
+                    self._weight -= weigh(dropped)
+
+    def weight(self) -> int:
+        """The total weight of the answers kept (0 without ``weigh``)."""
+        with self._lock:
+            return self._weight
 
     def items(self) -> list[tuple[Any, Any]]:
         with self._lock:
@@ -1363,14 +1390,19 @@ class _Memo:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._weight = 0
 
 
 _PLANS = _Memo("plan", _MEMO)  # plan_routes calls and their answers
 _SEARCHES = _Memo("search", _MEMO)  # problems in drop-off form and their searches' stops
 _FIRST = _Memo("first", _MEMO)  # problems and who rides over the limit in a first answer
 # the cheapest orders over every set of riders from one start (see _best_orders):
-# asked again as vehicles are added to a run or freed by another, and large
-_ORDERS = _Memo("orders", 64, shared=False)
+# asked again as vehicles are added to a run or freed by another, and after an
+# edit by the runs of the days it re-plans, whose fleets change as vehicles are
+# taken or freed. Kept by their number of orders grown, which their memory
+# follows (about 70 bytes an order): 250,000 orders, 15-20 MB, hold about the
+# orders of a 16-week window of the benchmark's organisation.
+_ORDERS = _Memo("orders", 4096, shared=False, weigh=lambda found: len(found[1][1]), most=250_000)
 # each run's quickest legs for surely_over_limit, asked again as vehicles are added
 _QUICKEST = _Memo("quickest", 64, shared=False)
 _MEMOS = {m.name: m for m in (_PLANS, _SEARCHES, _FIRST)}
