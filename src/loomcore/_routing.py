@@ -65,11 +65,11 @@ carrying as many riders as there is room for (as the search does), at the
 least cost. That costs less than the search below up to eight riders, and
 finds plans it misses (giving a vehicle another's whole route, say). The
 first answer of such a run is its plan. The cheapest orders from a start
-are remembered apart (the most recent, up to 250,000 orders in all, in
-this process only), as they read nothing of the vehicles but where they
-start: the same riders asked again with a vehicle added, or with another
-set of vehicles free (a day re-planned after an edit), cost only the last
-legs to each vehicle's end and the sharing out.
+are remembered apart (the most recent, up to 250,000 orders in 4,096
+runs, in this process only), as they read nothing of the vehicles but
+where they start: the same riders asked again with a vehicle added, or
+with another set of vehicles free (a day re-planned after an edit), cost
+only the last legs to each vehicle's end and the sharing out.
 
 Larger runs are searched:
 
@@ -1164,8 +1164,8 @@ def _best_orders(
 
 def _grow_orders(p: _Problem, start: int) -> _Orders:
     """For each set of riders and last stop, the cheapest order from ``start``
-    over the set ending there: its cost so far (km plus lateness), in the
-    order found.
+    over the set ending there, as ``(cost so far (km plus lateness), last
+    stop, tag)``, in the order found; and the trail the tags are read in.
 
     Orders grow one stop at a time. For each set and last stop only the
     orders no other order beats on both cost so far and time of arrival are
@@ -1197,14 +1197,14 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
                     continue
                 key = (mask | bit) * width + x
                 kept = grown.get(key)
-                for cost, clock, came in labels:
+                for cost, clock, parent in labels:
                     t = clock + drive
                     k = cost + leg
                     if t > limit:
                         k += _LATE_COST * (t - limit)
                     if kept is None:
                         kept = grown[key] = [(k, t, tag)]
-                        add(came + x)
+                        add(parent + x)
                         tag += width
                         continue
                     if len(kept) == 1:  # most often: the same as below, for one kept
@@ -1215,7 +1215,7 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
                             kept[0] = (k, t, tag)
                         else:
                             kept.append((k, t, tag))
-                        add(came + x)
+                        add(parent + x)
                         tag += width
                         continue
                     for e in kept:
@@ -1227,11 +1227,11 @@ def _grow_orders(p: _Problem, start: int) -> _Orders:
                                 kept[:] = [e for e in kept if not (k <= e[0] and t <= e[1])]
                                 break
                         kept.append((k, t, tag))
-                        add(came + x)
+                        add(parent + x)
                         tag += width
         for state, labels in grown.items():
-            k, _, came = labels[0] if len(labels) == 1 else min(labels, key=itemgetter(0))
-            found.setdefault(state // width, []).append((k, state % width, came))
+            k, _, own = labels[0] if len(labels) == 1 else min(labels, key=itemgetter(0))
+            found.setdefault(state // width, []).append((k, state % width, own))
         layer = grown
     orders = tuple((mask, (mask & chairs_in).bit_count(), tuple(e)) for mask, e in found.items())
     return orders, (width, trail)
@@ -1362,18 +1362,22 @@ class _Memo:
         return found
 
     def put(self, key: Any, value: Any) -> None:
+        """Remember ``value`` as the answer to ``key``; with ``weigh``, an
+        answer heavier than ``most`` alone is not remembered (nor anything
+        dropped for it)."""
         entries, weigh = self._entries, self.weigh
+        weight = 0 if weigh is None else weigh(value)
+        if weight > self.most and weigh is not None:
+            return
         with self._lock:
             if weigh is not None:
                 replaced = entries.get(key, _MISSING)
                 if replaced is not _MISSING:
                     self._weight -= weigh(replaced)
-                self._weight += weigh(value)
+                self._weight += weight
             entries[key] = value
             entries.move_to_end(key)
-            while entries and (
-                len(entries) > self.size or (weigh is not None and self._weight > self.most)
-            ):
+            while len(entries) > self.size or (weigh is not None and self._weight > self.most):
                 _, dropped = entries.popitem(last=False)
                 if weigh is not None:
                     self._weight -= weigh(dropped)
@@ -1400,8 +1404,9 @@ _FIRST = _Memo("first", _MEMO)  # problems and who rides over the limit in a fir
 # asked again as vehicles are added to a run or freed by another, and after an
 # edit by the runs of the days it re-plans, whose fleets change as vehicles are
 # taken or freed. Kept by their number of orders grown, which their memory
-# follows (about 70 bytes an order): 250,000 orders, 15-20 MB, hold about the
-# orders of a 16-week window of the benchmark's organisation.
+# roughly follows (60-250 bytes an order, the most for runs of few riders):
+# 250,000 orders, 35 MB at the very most and about 17 MB in the benchmark's
+# organisation, hold about the orders of its 16-week window.
 _ORDERS = _Memo("orders", 4096, shared=False, weigh=lambda found: len(found[1][1]), most=250_000)
 # each run's quickest legs for surely_over_limit, asked again as vehicles are added
 _QUICKEST = _Memo("quickest", 64, shared=False)
