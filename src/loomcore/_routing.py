@@ -1367,7 +1367,7 @@ class _Memo:
         dropped for it)."""
         entries, weigh = self._entries, self.weigh
         weight = 0 if weigh is None else weigh(value)
-        if weight > self.most and weigh is not None:
+        if weigh is not None and weight > self.most:
             return
         with self._lock:
             if weigh is not None:
