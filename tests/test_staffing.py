@@ -286,6 +286,21 @@ def test_a_slot_ranks_each_pool_it_is_given_by_the_stable_rank() -> None:
     assert [p.id for p in ranked(slot, list(fewer))] == expected(fewer)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    prefix=st.lists(st.one_of(st.text(max_size=6), st.integers(-5, 500)), max_size=4),
+    ids=st.lists(st.text(min_size=1, max_size=6), max_size=12, unique=True),
+)
+def test_a_rank_order_is_the_order_of_the_stable_rank(
+    prefix: list[str | int], ids: list[str]
+) -> None:
+    # the order is worked out from the prefix encoded once: the same digests
+    from loomcore._staffing import _rank_order, stable_rank
+
+    order = _rank_order.__wrapped__(tuple(prefix), tuple(ids))
+    assert [ids[i] for i in order] == sorted(ids, key=lambda i: stable_rank(*prefix, i))
+
+
 def test_a_day_staffed_again_keeps_the_very_shifts_of_instances_staffed_alike() -> None:
     # the morning needs one more support worker: the day is staffed again,
     # and the afternoon, staffed as before, keeps its very Shift objects

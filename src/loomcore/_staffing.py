@@ -192,7 +192,13 @@ _MOST_KEPT = 8192
 
 @lru_cache(maxsize=8192)
 def _rank_order(prefix: tuple[str | int, ...], ids: tuple[str, ...]) -> tuple[int, ...]:
-    return tuple(sorted(range(len(ids)), key=lambda i: stable_rank(*prefix, ids[i])))
+    """The indexes of ``ids`` in order of ``stable_rank(*prefix, id)``: the
+    same digests, with the prefix joined and encoded once for the pool
+    (a full roll ranks a few hundred pools of a few hundred ids each)."""
+    head = "".join(f"{part}\x1f" for part in prefix).encode()
+    sha256 = hashlib.sha256
+    keys = [sha256(head + i.encode()).digest() for i in ids]
+    return tuple(sorted(range(len(ids)), key=keys.__getitem__))
 
 
 def assign_staff(
