@@ -292,7 +292,9 @@ class PlanInputs:
     # instances, not every one, and the window moving on keeps its days.
     # Results about a whole day, across programs (vehicles in service, bus
     # runs, shifts), go in the memo of DAY_WIDE: no program, like leave and
-    # maintenance, whose changes drop its days.
+    # maintenance, whose changes drop its days. That memo holds one
+    # dictionary per day (see _day_memo), so dropping a few days copies a
+    # table of days, not the thousands of entries of every day.
     _memos: dict[str, dict[Any, Any]] | None = attrs.field(default=None, init=False, repr=False)
 
     def _memo(self, program_id: str) -> dict[Any, Any]:
@@ -303,10 +305,8 @@ class PlanInputs:
         :meth:`resolve` and the one-off lookups on that day), nothing else.
         Kept with these inputs and, by :meth:`updated`, with the copies
         made from them, less the days a changed record of the program can
-        change (see :func:`_kept_memos`). The memo of :data:`DAY_WIDE`
-        holds results across programs: each entry keeps, beside its value,
-        everything it read of the day's instances and one-offs, and is used
-        again only when that is equal; leave and maintenance drop its days.
+        change (see :func:`_kept_memos`). For :data:`DAY_WIDE` it is the
+        table of :meth:`_day_memo`'s dictionaries, by day.
         """
         memos = self._memos
         if memos is None:
@@ -316,6 +316,22 @@ class PlanInputs:
         if found is None:
             found = memos[program_id] = {}
         return found
+
+    def _day_memo(self, day: date) -> dict[Any, Any]:
+        """A dictionary for results across programs on ``day``.
+
+        Keys are ``(kind, day, ...)``, as in :meth:`_memo`. Each entry
+        keeps, beside its value, everything it read of the day's instances
+        and one-offs, and is used again only when that is equal; a change
+        to leave or maintenance drops the days it covers. Shared, day by
+        day, with the inputs this was updated from while neither changes
+        that day's records.
+        """
+        days = self._memo(DAY_WIDE)
+        found = days.get(day)
+        if found is None:
+            found = days.setdefault(day, {})  # one dictionary a day, whichever thread makes it
+        return found  # type: ignore[no-any-return]
 
     def _carry_memos(self, other: PlanInputs, start: date, end: date) -> None:
         """Take what ``other`` remembers of the days in ``[start, end]``.
@@ -330,8 +346,8 @@ class PlanInputs:
         if memos is None or self._memos is not None or self._settings() != other._settings():
             return
         kept = {
-            program_id: {k: v for k, v in dict(memo).items() if start <= k[1] <= end}
-            for program_id, memo in list(memos.items())
+            p: {k: v for k, v in dict(memo).items() if start <= _day_of(p, k) <= end}
+            for p, memo in list(memos.items())
         }
         object.__setattr__(self, "_memos", kept)
 
@@ -547,11 +563,17 @@ def _kept_memos(
             k: v
             for k, v in dict(memo).items()
             if not (
-                k[1] in days
-                or (first <= k[1] <= last and any(_covers(span, k[1]) for span in covered))
+                (d := _day_of(p, k)) in days
+                or (first <= d <= last and any(_covers(span, d) for span in covered))
             )
         }
     return kept
+
+
+def _day_of(program_id: str, key: Any) -> date:
+    """The day of an entry of ``program_id``'s memo: its key's second item,
+    or, in the table of days of :data:`DAY_WIDE`, the key itself."""
+    return key if program_id == DAY_WIDE else key[1]  # type: ignore[no-any-return]
 
 
 def _covers(span: tuple[date, date | None], day: date) -> bool:

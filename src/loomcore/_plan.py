@@ -44,7 +44,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ._billing import BILLING_FLAGS, BillingLine, price_attendance, transport_cost_per_rider
-from ._inputs import DAY_WIDE, PlanInputs, remembered
+from ._inputs import PlanInputs, remembered
 from ._model import Program, StaffingRule
 from ._prices import NoPriceLimitError, PriceCatalogue, UnknownSupportItemError
 from ._records import (
@@ -459,7 +459,7 @@ def _with_resources(inputs: PlanInputs, day: date, instances: list[Instance]) ->
     An instance whose resources all came out the same comes out as the
     same object as last time.
     """
-    memo = inputs._memo(DAY_WIDE)
+    memo = inputs._day_memo(day)
     staffed = _staff_asked(inputs, day, instances)
     shifts, staff_notes = remembered(
         memo, ("staff", day), staffed, lambda: assign_staff(inputs, day, instances)

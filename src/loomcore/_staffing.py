@@ -137,7 +137,7 @@ def _on_leave(inputs: PlanInputs, day: date) -> frozenset[str]:
     records belong to no program: a change to them drops the day-wide memo's
     days from its start)."""
     return remembered(
-        inputs._memo(DAY_WIDE),
+        inputs._day_memo(day),
         ("leave", day),
         (),  # reads nothing beyond the records the memo is kept with
         lambda: frozenset(sid for sid, _ in inputs.named_on("leave", DAY_WIDE, day)),
@@ -229,7 +229,7 @@ def assign_staff(
                 if slot.role == role and not slot.staff_id:
                     _fill(slot, staff, book, out)
     shifts: dict[str, tuple[Shift, ...]] = {}
-    memo = inputs._memo(DAY_WIDE)
+    memo = inputs._day_memo(day)
     for inst in order:
         for slot in slots[inst.id]:
             if not slot.staff_id:
@@ -412,7 +412,7 @@ def assign_drivers(
             mine.append(("driver", position, person.id, run.departs, run.arrives, ()))
     # each instance's driver shifts as they came last time, when the same
     # (as assign_staff keeps the other shifts)
-    memo = inputs._memo(DAY_WIDE)
+    memo = inputs._day_memo(day)
     made: dict[str, tuple[Shift, ...]] = {}
     for instance_id, fields in extra.items():
         asked = tuple(fields)

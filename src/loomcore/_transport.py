@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
-from ._inputs import DAY_WIDE, PlanInputs, TransportSettings, remembered
+from ._inputs import PlanInputs, TransportSettings, remembered
 from ._model import Location, Vehicle
 from ._routing import Rider, RoutePlan, Seats, plan_routes, rough_over_limit, surely_over_limit
 from ._staffing import ranked
@@ -129,7 +129,7 @@ def plan_bus_runs(
     driver yet (see :func:`loomcore._staffing.assign_drivers`).
     """
     fleet = _Fleet(inputs, day)
-    memo = inputs._memo(DAY_WIDE)
+    memo = inputs._day_memo(day)
     runs: dict[str, tuple[BusRun, ...]] = {}
     notes: dict[str, tuple[Note, ...]] = {}
     # the instances served last time, in order, each with the runs it was
@@ -197,7 +197,7 @@ def _usable(inputs: PlanInputs, day: date) -> frozenset[str]:
     a spare seat), remembered for the day (maintenance records belong to no
     program: a change to them drops the day-wide memo's days from its start)."""
     return remembered(
-        inputs._memo(DAY_WIDE),
+        inputs._day_memo(day),
         ("usable", day),
         (),  # reads nothing beyond the organisation and the records the memo is kept with
         lambda: frozenset(
