@@ -16,6 +16,7 @@ from loomcore import (
     InvalidRecordError,
     PlanInputs,
     ProgramChange,
+    StaffLeave,
     StaffSwap,
     Withdrawal,
     _inputs,
@@ -279,3 +280,26 @@ def test_what_ifs_giving_one_id_to_different_records_each_plan_as_from_scratch()
     ]
     assert others[0] in staffed[0]
     assert others[1] in staffed[1]
+
+
+def test_leave_drops_only_the_days_it_covers_from_what_the_day_planner_remembers() -> None:
+    from loomcore._inputs import DAY_WIDE
+
+    week = D + timedelta(days=7)
+    first = PlanInputs(organisation=seed_organisation(), intents=[enrol("a", D)])
+    plans = {day: plan_day(first, day) for day in (D, week)}
+    days = first._memo(DAY_WIDE)
+    assert {D, week} <= days.keys()
+    leave = StaffLeave(id="l", staff_id="amy", start=D, end=D, recorded_at=T0)
+    second = first.updated(add=[leave])
+    kept = second._memo(DAY_WIDE)
+    # the day the leave covers is dropped; the other is the very same table
+    assert D not in kept
+    assert kept[week] is days[week]
+    assert days is not kept  # the first inputs keep theirs
+    assert D in days
+    # and the plans are those of inputs made afresh
+    fresh = PlanInputs(organisation=seed_organisation(), intents=second.intents)
+    for day in (D, week):
+        assert plan_day(second, day) == plan_day(fresh, day)
+    assert plan_day(first, D) == plans[D]
