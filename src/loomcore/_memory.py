@@ -247,7 +247,7 @@ class MemoryStore(Store):
             self._days[day.date] = day
             kept = self._ledger.get(day.date)
             if kept is None or not kept.exported:
-                lines = tuple(line for i in day.plan.instances for line in i.billing_lines)
+                lines = tuple(chain.from_iterable(i.billing_lines for i in day.plan.instances))
                 self._ledger[day.date] = LedgerDay(date=day.date, lines=lines)
             return True
 

@@ -325,9 +325,10 @@ def plan_day(inputs: PlanInputs, day: date) -> DayPlan:
     applied: set[str] = set()
     # _remembered_instances, with what it remembers looked up here first:
     # most of a day's programs are answered from the memo, every day
-    memo_of, key = inputs._memo, ("instances", day)
+    memos, key = inputs._memos or {}, ("instances", day)
     for program in inputs.organisation.programs:
-        found = memo_of(program.id).get(key)
+        memo = memos.get(program.id)
+        found = memo.get(key) if memo is not None else None
         made, used = found if found is not None else _remembered_instances(inputs, program, day)
         if made:
             instances += made
