@@ -250,6 +250,11 @@ def _index_contents(inputs: PlanInputs) -> tuple[object, ...]:
     return (
         {k: list(entries) for k, (_, entries) in intents.timelines.folded().items()},
         intents.subjects.folded(),
+        # each subject with its timeline, in the subjects' order
+        {
+            k: [(name, list(entries)) for name, (_, entries) in pairs]
+            for k, pairs in intents.named.folded().items()
+        },
         one_offs.on.folded(),
         one_offs.moves_to.folded(),
         one_offs.reschedules.folded(),

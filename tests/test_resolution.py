@@ -303,3 +303,21 @@ def test_leave_drops_only_the_days_it_covers_from_what_the_day_planner_remembers
     for day in (D, week):
         assert plan_day(second, day) == plan_day(fresh, day)
     assert plan_day(first, D) == plans[D]
+
+
+def test_updated_inputs_name_a_subject_by_its_new_timeline() -> None:
+    # sarah stays among those the index names for the program, with a new
+    # timeline: named_on must read that one, as inputs made afresh do
+    week = D + timedelta(days=7)
+    first = PlanInputs(organisation=seed_organisation(), intents=[enrol("a", D), enrol("b", D)])
+    assert [who for who, _ in first.named_on("enrolled", "centre-wed", week)] == ["sarah"]
+    leaves = Withdrawal(
+        id="w", program_id="centre-wed", participant_id="sarah", start=week, recorded_at=T0
+    )
+    second = first.updated(add=[leaves])
+    fresh = PlanInputs(organisation=seed_organisation(), intents=second.intents)
+    for inputs in (second, fresh):
+        assert inputs.named_on("enrolled", "centre-wed", D) == [("sarah", "b")]
+        assert inputs.named_on("enrolled", "centre-wed", week) == []
+    assert first.named_on("enrolled", "centre-wed", week) == [("sarah", "b")]  # unchanged
+    assert second._intent_index.named.folded() == fresh._intent_index.named.folded()

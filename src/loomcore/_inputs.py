@@ -461,18 +461,10 @@ class PlanInputs:
     def named_on(self, kind: str, program_id: str, day: date) -> list[tuple[str, str]]:
         """Each subject of :meth:`subjects` whose answer on ``day`` is true
         (enrolled, pinned, on leave), with the id of the intent that says so."""
-        index = self._intent_index
-        timelines = index.timelines
         # the planner's hottest loop (a roll asks about 160,000 subjects):
-        # the layered table's lookup and _at are written out in it
-        base, over = timelines.base, timelines.over
+        # each subject comes with its timeline, and _at is written out in it
         out = []
-        for subject in index.subjects.get((kind, program_id), ()):
-            key = (kind, program_id, subject)
-            timeline = over.get(key, base.get(key)) if over else base.get(key)
-            if timeline is None or timeline is _ABSENT:
-                continue
-            starts, entries = timeline
+        for subject, (starts, entries) in self._intent_index.named.get((kind, program_id), ()):
             i = bisect_right(starts, day)
             while i:
                 i -= 1
@@ -693,22 +685,25 @@ def _entries(intent: Intent) -> Iterator[tuple[Key, _Entry]]:
 
 
 class _IntentIndex:
-    """Timelines by question, and the subjects each (kind, program) names.
+    """Timelines by question; the subjects each (kind, program) names, and
+    each of them with its timeline (what :meth:`PlanInputs.named_on` reads).
 
     Never changed once built: :meth:`updated` gives a new index that shares
     these tables, with only the timelines of the questions the changed
     records answer (and the subjects they name) replaced (see :class:`_Layered`).
     """
 
-    __slots__ = ("subjects", "timelines")
+    __slots__ = ("named", "subjects", "timelines")
 
     def __init__(
         self,
         timelines: _Layered[Key, _Timeline],
         subjects: _Layered[tuple[str, str], tuple[str, ...]],
+        named: _Layered[tuple[str, str], tuple[tuple[str, _Timeline], ...]],
     ) -> None:
         self.timelines = timelines
         self.subjects = subjects
+        self.named = named
 
     @classmethod
     def build(cls, intents: Iterable[Intent]) -> _IntentIndex:
@@ -722,9 +717,12 @@ class _IntentIndex:
         for kind, program, subject in timelines:
             if kind != "field":
                 subjects[(kind, program)].add(subject)
-        return cls(
-            _Layered(timelines), _Layered({k: tuple(sorted(v)) for k, v in subjects.items()})
-        )
+        ordered = {k: tuple(sorted(v)) for k, v in subjects.items()}
+        named = {
+            (kind, program): tuple((name, timelines[(kind, program, name)]) for name in names)
+            for (kind, program), names in ordered.items()
+        }
+        return cls(_Layered(timelines), _Layered(ordered), _Layered(named))
 
     def updated(self, add: Sequence[Intent], remove: Sequence[Intent]) -> _IntentIndex:
         if not add and not remove:
@@ -744,10 +742,13 @@ class _IntentIndex:
                 changed[key].append(entry)
         new_timelines: dict[Key, Any] = {}
         new_subjects: dict[tuple[str, str], Any] = {}
+        retimed: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
         for key, entries in changed.items():
             kind, program, subject = key
             had = key in timelines
             new_timelines[key] = _timeline(entries) if entries else _ABSENT
+            if kind != "field":
+                retimed[(kind, program)][subject] = new_timelines[key]
             if kind == "field" or had == bool(entries):
                 continue
             if (kind, program) in new_subjects:
@@ -760,7 +761,20 @@ class _IntentIndex:
             else:
                 names.discard(subject)
             new_subjects[(kind, program)] = tuple(sorted(names)) if names else _ABSENT
-        return _IntentIndex(timelines.changed(new_timelines), subjects.changed(new_subjects))
+        new_named: dict[tuple[str, str], Any] = {}
+        for pair, retimings in retimed.items():
+            pairs = dict(self.named.get(pair, ()))
+            for subject, timeline in retimings.items():
+                if timeline is _ABSENT:
+                    pairs.pop(subject, None)
+                else:
+                    pairs[subject] = timeline
+            new_named[pair] = tuple(sorted(pairs.items(), key=itemgetter(0))) or _ABSENT
+        return _IntentIndex(
+            timelines.changed(new_timelines),
+            subjects.changed(new_subjects),
+            self.named.changed(new_named),
+        )
 
 
 class _OneOffIndex:
