@@ -606,13 +606,13 @@ class _Search:
     def _lateness(self, v: int, i: int, shift: float) -> float:
         """Extra lateness of route ``v``'s stops from ``i`` on if reached ``shift`` later."""
         r, arr, L = self.routes[v], self.arr[v], self.p.limit
-        return sum(
-            [
-                (later if (later := a + shift - L[x]) > 0.0 else 0.0)
-                - (over if (over := a - L[x]) > 0.0 else 0.0)
-                for a, x in zip(arr[i:], r[i:], strict=True)
-            ]
-        )
+        total = 0.0  # summed stop by stop, in order, as sum() would
+        for k in range(i, len(r)):
+            a, limit = arr[k], L[r[k]]
+            later = a + shift - limit
+            over = a - limit
+            total += (later if later > 0.0 else 0.0) - (over if over > 0.0 else 0.0)
+        return total
 
     def regret_insert(self, pool: list[int]) -> None:
         """Insert first the rider who would lose most by missing their best route."""
