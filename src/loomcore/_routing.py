@@ -606,7 +606,7 @@ class _Search:
     def _lateness(self, v: int, i: int, shift: float) -> float:
         """Extra lateness of route ``v``'s stops from ``i`` on if reached ``shift`` later."""
         r, arr, L = self.routes[v], self.arr[v], self.p.limit
-        total = 0.0  # summed stop by stop, in order, as sum() would
+        total = 0.0  # summed stop by stop, in order (as sum() of a list does on 3.11)
         for k in range(i, len(r)):
             a, limit = arr[k], L[r[k]]
             later = a + shift - limit
