@@ -11,11 +11,13 @@ import pytest
 from builders import seed_organisation
 from loomcore import (
     Absence,
+    Cancellation,
     DuplicateIdError,
     Enrolment,
     InvalidRecordError,
     PlanInputs,
     ProgramChange,
+    Reschedule,
     StaffLeave,
     StaffSwap,
     Withdrawal,
@@ -321,3 +323,56 @@ def test_updated_inputs_name_a_subject_by_its_new_timeline() -> None:
         assert inputs.named_on("enrolled", "centre-wed", week) == []
     assert first.named_on("enrolled", "centre-wed", week) == [("sarah", "b")]  # unchanged
     assert second._intent_index.named.folded() == fresh._intent_index.named.folded()
+
+
+def test_inputs_extended_past_every_day_they_planned_share_what_they_remember() -> None:
+    week = D + timedelta(days=7)
+    first = PlanInputs(organisation=seed_organisation(), intents=[enrol("a", D)])
+    plans = {day: plan_day(first, day) for day in (D, D + timedelta(days=1))}
+    later = [
+        enrol("b", week, yes=False),
+        StaffLeave(id="l", staff_id="amy", start=week, end=week, recorded_at=T0),
+        Cancellation(id="c", program_id="mon-art", date=week + timedelta(days=5), recorded_at=T0),
+    ]
+    second = first._extended(later, after=week - timedelta(days=1))
+    assert second._memos is first._memos  # nothing planned can change: shared
+    fresh = PlanInputs(
+        organisation=seed_organisation(), intents=second.intents, one_offs=second.one_offs
+    )
+    for day in (D, week, week + timedelta(days=5)):
+        assert plan_day(second, day) == plan_day(fresh, day)
+    # the records added do change the new day (sarah withdrawn, amy away)
+    before = PlanInputs(organisation=seed_organisation(), intents=first.intents)
+    assert plan_day(second, week) != plan_day(before, week)
+    # and the days planned before plan as they did, for both
+    for day, plan in plans.items():
+        assert plan_day(first, day) == plan == plan_day(second, day)
+
+
+def test_inputs_extended_with_a_record_on_a_day_planned_drop_that_day() -> None:
+    first = PlanInputs(organisation=seed_organisation(), intents=[enrol("a", D)])
+    plan_day(first, D)
+    # the withdrawal begins on a day these inputs planned: not shared
+    second = first._extended([enrol("b", D, yes=False)], after=D)
+    assert second._memos is not first._memos
+    assert ("instances", D) not in second._memo("centre-wed")
+    assert [i.attending for i in plan_day(second, D).instances if i.program_id == "centre-wed"] == [
+        ()
+    ]
+
+
+def test_inputs_extended_for_a_program_with_a_reschedule_do_not_share() -> None:
+    # a program with a reschedule shares nothing, as updated() keeps none of its
+    # days: a moved instance is planned on a day other than its own
+    week = D + timedelta(days=7)
+    move = Reschedule(
+        id="m", program_id="centre-wed", date=week, to_date=D + timedelta(days=1), recorded_at=T0
+    )
+    first = PlanInputs(organisation=seed_organisation(), intents=[enrol("a", D)], one_offs=[move])
+    plan_day(first, D + timedelta(days=1))
+    second = first._extended([enrol("b", week, yes=False)], after=week - timedelta(days=1))
+    assert second._memos is not first._memos
+    fresh = PlanInputs(
+        organisation=seed_organisation(), intents=second.intents, one_offs=second.one_offs
+    )
+    assert plan_day(second, D + timedelta(days=1)) == plan_day(fresh, D + timedelta(days=1))

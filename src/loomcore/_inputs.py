@@ -399,6 +399,34 @@ class PlanInputs:
         one in ``add`` lacks its id or ``recorded_at``.
         """
         add, remove = tuple(add), tuple(remove)
+        out = self._with_records(add, remove)
+        if self._memos is not None:
+            kept = _kept_memos(self._memos, (*add, *remove), self.reschedules)
+            object.__setattr__(out, "_memos", kept)
+        return out
+
+    def _extended(self, add: Sequence[Intent | OneOff], after: date) -> PlanInputs:
+        """``updated(add=add)``, for inputs that hold the records of every
+        day up to ``after`` and have planned none later: what they remember
+        is shared with the copy, not copied, when every record added begins
+        after that day (so changes no day planned) and names no program
+        with a reschedule (which can carry a later day's records onto an
+        earlier one). The service's inputs moving on to the window's new
+        day, every night: dozens of programs' memos are not copied.
+        """
+        add = tuple(add)
+        out = self._with_records(add, ())
+        memos = self._memos
+        if memos is not None:
+            if not all(_begins_after(r, after) and not self.reschedules(r.program_id) for r in add):
+                memos = _kept_memos(memos, add, self.reschedules)
+            object.__setattr__(out, "_memos", memos)
+        return out
+
+    def _with_records(
+        self, add: tuple[Intent | OneOff, ...], remove: tuple[Intent | OneOff, ...]
+    ) -> PlanInputs:
+        """A copy with the records changed and the indexes updated; nothing remembered."""
         gone = {r.id for r in remove}
         ids = self._ids
         missing = sorted(i for i in gone if i not in ids)
@@ -437,9 +465,6 @@ class PlanInputs:
         if self._one_offs_built is not None:
             made = self._one_offs_built.updated(new_one_offs, old_one_offs)
             object.__setattr__(out, "_one_offs_built", made)
-        if self._memos is not None:
-            kept = _kept_memos(self._memos, (*add, *remove), self.reschedules)
-            object.__setattr__(out, "_memos", kept)
         return out
 
     def resolve(self, key: Key, day: date, default: Any) -> Resolved:
@@ -560,6 +585,14 @@ def _kept_memos(
             )
         }
     return kept
+
+
+def _begins_after(record: Intent | OneOff, day: date) -> bool:
+    """Whether ``record`` changes nothing on or before ``day``: an intent
+    starting later, or a one-off (other than a reschedule) on later dates."""
+    if isinstance(record, Intent):
+        return record.start > day
+    return not isinstance(record, Reschedule) and min(record.dates()) > day
 
 
 def _day_of(program_id: str, key: Any) -> date:

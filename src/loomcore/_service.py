@@ -823,12 +823,15 @@ class Loom:
         return inputs
 
     def _extend(self, inputs: PlanInputs, start: date, end: date) -> PlanInputs:
-        """``inputs`` with the records for ``[start, end]`` it does not hold yet."""
+        """``inputs`` with the records for ``[start, end]`` it does not hold
+        yet; ``inputs`` hold every record of the days before ``start`` and
+        planned none from it on, so what they remember is shared (see
+        :meth:`PlanInputs._extended`)."""
         held = inputs._ids
         records = self.store.load_records(start, end)
         new: list[Intent | OneOff] = [r for r in records.intents if r.id not in held]
         new += [r for r in records.one_offs if r.id not in held]
-        return inputs.updated(add=new)
+        return inputs._extended(new, after=start - _ONE_DAY)
 
     def _advance(
         self, revision: int, *, add: Record | None = None, remove: Record | None = None
