@@ -816,6 +816,11 @@ def test_a_memo_with_weights_drops_the_least_recent_beyond_its_weight() -> None:
     assert len(memo) == 0
 
 
+def test_a_weighed_memo_without_a_most_weight_is_refused() -> None:
+    with pytest.raises(ValueError, match="'test' is weighed"):
+        _routing._Memo("test", 10, weigh=len)
+
+
 def test_the_exact_solvers_orders_are_kept_by_how_many_were_grown() -> None:
     _routing._forget()
     riders = [Rider(key=f"r{i}", location=at(2 * i - 5, (-1) ** i * i)) for i in range(6)]

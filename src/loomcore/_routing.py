@@ -1335,6 +1335,8 @@ class _Memo:
         weigh: Callable[[Any], int] | None = None,
         most: int = 0,
     ) -> None:
+        if weigh is not None and most <= 0:  # it would keep nothing
+            raise ValueError(f"memo {name!r} is weighed: it needs a most weight above 0")
         self.name = name
         self.size = size
         self.shared = shared  # handed to other processes (see made())
