@@ -249,8 +249,7 @@ def _index_contents(inputs: PlanInputs) -> tuple[object, ...]:
     intents, one_offs = inputs._intent_index, inputs._one_off_index
     return (
         {k: list(entries) for k, (_, entries) in intents.timelines.folded().items()},
-        intents.subjects.folded(),
-        # each subject with its timeline, in the subjects' order
+        # each subject (kind, program) names, in order, with its timeline
         {
             k: [(name, list(entries)) for name, (_, entries) in pairs]
             for k, pairs in intents.named.folded().items()

@@ -503,7 +503,7 @@ class PlanInputs:
 
     def subjects(self, kind: str, program_id: str) -> tuple[str, ...]:
         """Ids that any intent of ``kind`` ("enrolled", "staff", "vehicle") names for a program."""
-        return self._intent_index.subjects.get((kind, program_id), ())
+        return tuple(name for name, _ in self._intent_index.named.get((kind, program_id), ()))
 
     def one_offs_for(self, program_id: str, day: date) -> tuple[OneOff, ...]:
         """One-offs of a program dated ``day``, in resolution order (oldest first)."""
@@ -718,24 +718,22 @@ def _entries(intent: Intent) -> Iterator[tuple[Key, _Entry]]:
 
 
 class _IntentIndex:
-    """Timelines by question; the subjects each (kind, program) names, and
-    each of them with its timeline (what :meth:`PlanInputs.named_on` reads).
+    """Timelines by question, and the subjects each (kind, program) names,
+    in order, each with its timeline (what :meth:`PlanInputs.named_on` reads).
 
     Never changed once built: :meth:`updated` gives a new index that shares
     these tables, with only the timelines of the questions the changed
     records answer (and the subjects they name) replaced (see :class:`_Layered`).
     """
 
-    __slots__ = ("named", "subjects", "timelines")
+    __slots__ = ("named", "timelines")
 
     def __init__(
         self,
         timelines: _Layered[Key, _Timeline],
-        subjects: _Layered[tuple[str, str], tuple[str, ...]],
         named: _Layered[tuple[str, str], tuple[tuple[str, _Timeline], ...]],
     ) -> None:
         self.timelines = timelines
-        self.subjects = subjects
         self.named = named
 
     @classmethod
@@ -745,22 +743,19 @@ class _IntentIndex:
             for key, entry in _entries(intent):
                 grouped[key].append(entry)
         timelines = {k: _timeline(v) for k, v in grouped.items()}
-        # (kind, program) -> sorted subject ids, for "who is enrolled", "who is pinned"
-        subjects: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for kind, program, subject in timelines:
+        # (kind, program) -> (subject, timeline) by subject id, for "who is
+        # enrolled", "who is pinned"
+        named: dict[tuple[str, str], list[tuple[str, _Timeline]]] = defaultdict(list)
+        for (kind, program, subject), timeline in timelines.items():
             if kind != "field":
-                subjects[(kind, program)].add(subject)
-        ordered = {k: tuple(sorted(v)) for k, v in subjects.items()}
-        named = {
-            (kind, program): tuple((name, timelines[(kind, program, name)]) for name in names)
-            for (kind, program), names in ordered.items()
-        }
-        return cls(_Layered(timelines), _Layered(ordered), _Layered(named))
+                named[(kind, program)].append((subject, timeline))
+        ordered = {k: tuple(sorted(v, key=itemgetter(0))) for k, v in named.items()}
+        return cls(_Layered(timelines), _Layered(ordered))
 
     def updated(self, add: Sequence[Intent], remove: Sequence[Intent]) -> _IntentIndex:
         if not add and not remove:
             return self
-        timelines, subjects = self.timelines, self.subjects
+        timelines = self.timelines
         gone = {r.id for r in remove}
         changed: dict[Key, list[_Entry]] = {}
         for key, _ in (pair for r in remove for pair in answers(r)):
@@ -774,26 +769,12 @@ class _IntentIndex:
                     changed[key] = list(old[1]) if old else []
                 changed[key].append(entry)
         new_timelines: dict[Key, Any] = {}
-        new_subjects: dict[tuple[str, str], Any] = {}
         retimed: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
         for key, entries in changed.items():
             kind, program, subject = key
-            had = key in timelines
             new_timelines[key] = _timeline(entries) if entries else _ABSENT
             if kind != "field":
                 retimed[(kind, program)][subject] = new_timelines[key]
-            if kind == "field" or had == bool(entries):
-                continue
-            if (kind, program) in new_subjects:
-                named = new_subjects[(kind, program)]
-                names = set() if named is _ABSENT else set(named)
-            else:
-                names = set(subjects.get((kind, program), ()))
-            if entries:
-                names.add(subject)
-            else:
-                names.discard(subject)
-            new_subjects[(kind, program)] = tuple(sorted(names)) if names else _ABSENT
         new_named: dict[tuple[str, str], Any] = {}
         for pair, retimings in retimed.items():
             pairs = dict(self.named.get(pair, ()))
@@ -803,11 +784,7 @@ class _IntentIndex:
                 else:
                     pairs[subject] = timeline
             new_named[pair] = tuple(sorted(pairs.items(), key=itemgetter(0))) or _ABSENT
-        return _IntentIndex(
-            timelines.changed(new_timelines),
-            subjects.changed(new_subjects),
-            self.named.changed(new_named),
-        )
+        return _IntentIndex(timelines.changed(new_timelines), self.named.changed(new_named))
 
 
 class _OneOffIndex:
