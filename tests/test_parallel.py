@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import itertools
+import multiprocessing
+import os
+import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -19,6 +21,7 @@ from loomcore import (
     MemoryStore,
     PlanInputs,
     StoredRecords,
+    _parallel,
     _routing,
     plan_day,
     plan_days,
@@ -58,6 +61,36 @@ def inputs() -> PlanInputs:
     )
 
 
+@pytest.fixture
+def helper_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process claims no day before a helper has claimed one (which
+    the helper, a second or so in starting, otherwise may never do)."""
+    claim = _parallel._Helpers.claim
+
+    def after_a_helper(self: _parallel._Helpers) -> bool:
+        deadline = time.monotonic() + 60
+        while self._bounds[1] == len(self._at) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return claim(self)
+
+    monkeypatch.setattr(_parallel._Helpers, "claim", after_a_helper)
+
+
+class Failing:
+    """Inputs that fail in a helper at the first thing a plan reads of them:
+    ``exit`` ends the helper's process, else an error is raised."""
+
+    def __init__(self, exit: bool) -> None:
+        self.exit = exit
+
+    def __getattr__(self, name: str) -> NoReturn:
+        if name.startswith("__"):  # asked by pickle, here and in the helper
+            raise AttributeError(name)
+        if self.exit:
+            os._exit(3)
+        raise ValueError(f"these inputs have no {name}")
+
+
 def test_workers_plan_the_very_plans_of_one_process() -> None:
     records()
     _routing._forget()
@@ -93,7 +126,7 @@ def test_days_planned_before_are_planned_here(monkeypatch: pytest.MonkeyPatch) -
     def no_workers(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("worker processes were started")
 
-    monkeypatch.setattr("loomcore._parallel.ProcessPoolExecutor", no_workers)
+    monkeypatch.setattr("loomcore._parallel._Helpers", no_workers)
     assert list(plan_days(held, DAYS[:7], workers=2)) == first
 
 
@@ -102,6 +135,7 @@ def test_closing_early_stops_the_workers() -> None:
     first = next(plans)
     plans.close()
     assert first.date == DAYS[0]
+    assert not multiprocessing.active_children()
 
 
 def test_workers_below_one_are_refused() -> None:
@@ -128,6 +162,7 @@ def test_a_loom_with_workers_keeps_the_window_a_loom_without_would() -> None:
     assert len(stored[0]) >= 6 * 7
 
 
+@pytest.mark.usefixtures("helper_first")
 def test_this_process_plans_the_first_days_and_a_helper_the_last(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -138,28 +173,54 @@ def test_this_process_plans_the_first_days_and_a_helper_the_last(
         return plan_day(inputs, day)
 
     monkeypatch.setattr("loomcore._parallel.plan_day", counted)
-    plans = list(plan_days(inputs(), DAYS, workers=2))
-    assert [p.date for p in plans] == DAYS
-    # the helper starts with the last days, so some always come from it
+    _routing._forget()
+    alone = [plan_day(inputs(), d) for d in DAYS]
+    here.clear()
+    _routing._forget()
+    assert list(plan_days(inputs(), DAYS, workers=2)) == alone
+    # the helper starts with the last days; none is planned twice
     assert here == DAYS[: len(here)]
     assert 0 < len(here) < len(DAYS)
 
 
-def test_a_helper_never_waits_for_inputs_that_will_not_come(
+def test_an_interruption_here_stops_the_helper_after_its_day(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    submit = ProcessPoolExecutor.submit
-    submitted: list[object] = []
+    def interrupted(inputs: PlanInputs, day: date) -> NoReturn:
+        raise KeyboardInterrupt
 
-    def cut_short(self: ProcessPoolExecutor, fn: Any, *args: Any) -> Any:
-        if len(submitted) == 3:  # a helper has started by now
-            raise KeyboardInterrupt
-        submitted.append(args)
-        return submit(self, fn, *args)
-
-    monkeypatch.setattr(ProcessPoolExecutor, "submit", cut_short)
+    monkeypatch.setattr("loomcore._parallel.plan_day", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        next(plan_days(inputs(), DAYS, workers=2))  # returns: the helper was told to stop
+        next(plan_days(inputs(), DAYS, workers=2))  # returns: the helper stopped
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("helper_first")
+def test_an_error_in_a_helper_is_raised_here_when_its_day_is_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("loomcore._parallel._portable", lambda _: Failing(exit=False))
+    planned: list[date] = []
+    with pytest.raises(ValueError, match="these inputs have no") as raised:
+        planned.extend(plan.date for plan in plan_days(inputs(), DAYS, workers=2))
+    # this process planned the days before the helper's with the real inputs
+    assert planned == DAYS[: len(planned)]
+    assert planned
+    notes = "\n".join(raised.value.__notes__)
+    assert f"raised planning {DAYS[-1].isoformat()} in a helper process" in notes
+    assert "Traceback" in notes
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("helper_first")
+def test_a_helper_that_ends_without_its_plan_is_an_error_not_a_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("loomcore._parallel._portable", lambda _: Failing(exit=True))
+    expected = f"exit codes 3\\) without sending the plan of {DAYS[-1].isoformat()}"
+    with pytest.raises(RuntimeError, match=expected):
+        list(plan_days(inputs(), DAYS, workers=2))
+    assert not multiprocessing.active_children()
 
 
 def test_inputs_that_cannot_be_packed_fail_with_their_own_error_alone(
