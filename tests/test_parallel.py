@@ -65,15 +65,15 @@ def inputs() -> PlanInputs:
 def helper_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """This process claims no day before a helper has claimed one (which
     the helper, a second or so in starting, otherwise may never do)."""
-    claim = _parallel._Helpers.claim
+    mine = _parallel._Helpers.mine
 
-    def after_a_helper(self: _parallel._Helpers) -> bool:
+    def after_a_helper(self: _parallel._Helpers, day: date) -> bool:
         deadline = time.monotonic() + 60
         while self._bounds[1] == len(self._at) and time.monotonic() < deadline:
             time.sleep(0.01)
-        return claim(self)
+        return mine(self, day)
 
-    monkeypatch.setattr(_parallel._Helpers, "claim", after_a_helper)
+    monkeypatch.setattr(_parallel._Helpers, "mine", after_a_helper)
 
 
 class Failing:
@@ -181,6 +181,15 @@ def test_this_process_plans_the_first_days_and_a_helper_the_last(
     # the helper starts with the last days; none is planned twice
     assert here == DAYS[: len(here)]
     assert 0 < len(here) < len(DAYS)
+
+
+@pytest.mark.usefixtures("helper_first")
+def test_days_given_twice_or_out_of_order_are_planned_each_time() -> None:
+    days = [*DAYS[5:], *DAYS[-3:], *DAYS[:5], DAYS[7]]
+    _routing._forget()
+    alone = [plan_day(inputs(), d) for d in days]
+    _routing._forget()
+    assert list(plan_days(inputs(), days, workers=2)) == alone
 
 
 def test_an_interruption_here_stops_the_helper_after_its_day(

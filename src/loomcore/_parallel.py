@@ -91,7 +91,7 @@ def plan_days(
         raise InvalidRecordError(f"workers must be at least 1, got {workers}", field="workers")
     days = list(days)
     # a day these inputs have planned before is planned again here, cheaply
-    new = [] if workers == 1 else [d for d in days if not _remembers(inputs, d)]
+    new = [] if workers == 1 else list(dict.fromkeys(d for d in days if not _remembers(inputs, d)))
     if len(new) < 2:
         for d in days:
             yield plan_day(inputs, d)
@@ -102,7 +102,7 @@ def plan_days(
         # the helpers import loomcore while the inputs are packed for them
         helpers.hand(inputs)
         for d in days:
-            if d not in helpers or helpers.claim():
+            if helpers.mine(d):
                 yield plan_day(inputs, d)
                 continue
             plan, routes, memos = helpers.take(d)
@@ -134,7 +134,8 @@ class _Helpers:
 
     def __init__(self, days: list[date], count: int) -> None:
         context = multiprocessing.get_context("spawn")
-        self._at = {d: i for i, d in enumerate(days)}
+        self._at = {d: i for i, d in enumerate(days)}  # each day's index
+        self._ahead = set(days)  # the days this process has not come to yet
         self._lock = context.Lock()
         # the first day not yet claimed, and one past the last
         self._bounds = context.RawArray("i", [0, len(days)])
@@ -162,9 +163,6 @@ class _Helpers:
             self._started.append(process)
             self._running += 1
 
-    def __contains__(self, day: date) -> bool:
-        return day in self._at
-
     def hand(self, inputs: PlanInputs) -> None:
         """Pack ``inputs`` and the routes remembered so far for each helper."""
         payload = pickle.dumps((_portable(inputs), _routing.remembered()), pickle.HIGHEST_PROTOCOL)
@@ -172,9 +170,14 @@ class _Helpers:
             self._handed.put(payload)
         self._handed_over = True
 
-    def claim(self) -> bool:
-        """Claim the next day from the first on for this process; False when
-        a helper has claimed it (and so every day after it)."""
+    def mine(self, day: date) -> bool:
+        """Whether this process plans ``day``: one it has planned or been
+        sent before, or not among the helpers' days, or the next of those
+        from the first on, claimed here now (False once a helper has
+        claimed it, and so every day after it)."""
+        if day not in self._ahead:
+            return True
+        self._ahead.discard(day)
         with self._lock:
             first, end = self._bounds
             if first == end:
