@@ -194,7 +194,9 @@ def run(
         nightly.append(_seconds(lambda: loom.roll(clock.at)))
         clock.at = clock.at + timedelta(hours=9)
         for k in range(edits):
-            change = _edit(loom, night * edits + k, day, generated)
+            n = night * edits + k
+            # ids as phases.py gives them: the same plans in every run
+            change = attrs.evolve(_edit(loom, n, day, generated), id=f"edit-{n}")
             edit_times.append(_seconds(lambda c=change: loom.record(c, by="bench")))  # type: ignore[misc]
             by_kind.setdefault(type(change).__name__, []).append(edit_times[-1])
         say(f"night {night}/{nights}: roll {nightly[-1]:.3f} s")
