@@ -186,8 +186,8 @@ def solve_ortools(
     started = time.perf_counter()
     n, m, back = len(case.riders), len(case.vehicles), case.direction == "pickup"
     points = [r.location for r in case.riders]
-    for v in case.vehicles:
-        points += [v.end, v.start] if back else [v.start, v.end]
+    for vehicle in case.vehicles:
+        points += [vehicle.end, vehicle.start] if back else [vehicle.start, vehicle.end]
     size = len(points)
 
     def matrix(f: Any, scale: int) -> list[list[int]]:
@@ -237,8 +237,8 @@ def solve_ortools(
     if solution is None:
         raise RuntimeError(f"OR-Tools found no solution for {case.name}")
     routes: dict[str, list[int]] = {}
-    for v, seats in enumerate(case.vehicles):
-        order, index = [], solution.Value(routing.NextVar(routing.Start(v)))
+    for k, seats in enumerate(case.vehicles):
+        order, index = [], solution.Value(routing.NextVar(routing.Start(k)))
         while not routing.IsEnd(index):
             order.append(manager.IndexToNode(index))
             index = solution.Value(routing.NextVar(index))
@@ -368,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     cases = make_cases(args.cases, args.seed)
-    suites = {}
+    suites: dict[str, dict[str, Any]] = {}
     for name, max_ride in SUITES:
         rows, summary = run_suite(cases, max_ride, args.time_limit)
         suites[name] = {"summary": summary, "cases": rows}
