@@ -243,3 +243,22 @@ def test_inputs_that_cannot_be_packed_fail_with_their_own_error_alone(
         list(plan_days(inputs(), DAYS, workers=2))
     # the helper was told to stop, and did without a traceback of its own
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_roll_with_helpers_stopped_early_writes_the_first_days_and_stops_them() -> None:
+    stored = []
+    for workers in (2, 1):
+        _routing._forget()
+        clock = Clock(local(2026, 10, 1))
+        loom = Loom(MemoryStore(), clock=clock, id_factory=numbered(), workers=workers)
+        loom.load(seed_organisation(), weeks=2)
+        loom.store.set_window_weeks(8)  # six weeks of new days for the next roll
+        asked = iter([False, False, False, True])
+        entry = loom.roll(until=functools.partial(next, asked, True))
+        assert (entry.status, entry.days_planned) == ("stopped", 3)
+        assert not multiprocessing.active_children()
+        assert len(loom.health().missing_days) == 6 * 7 - 3
+        assert loom.roll().status == "ok"
+        stored.append([(d.plan, d.revision) for d in loom.store.planned_days()])
+    assert stored[0] == stored[1]
+    assert len(stored[0]) == 8 * 7
