@@ -361,6 +361,19 @@ def test_inputs_extended_with_a_record_on_a_day_planned_drop_that_day() -> None:
     ]
 
 
+def test_inputs_that_planned_past_the_day_given_are_extended_by_copying() -> None:
+    week = D + timedelta(days=7)
+    first = PlanInputs(organisation=seed_organisation(), intents=[enrol("a", D)])
+    plan_day(first, week)  # a day after the one given below
+    # sarah withdraws from that week on: a record that begins after the
+    # day given, yet changes a day these inputs planned
+    second = first._extended([enrol("b", week, yes=False)], after=D)
+    assert second._memos is not first._memos
+    fresh = PlanInputs(organisation=seed_organisation(), intents=second.intents)
+    assert plan_day(second, week) == plan_day(fresh, week)
+    assert plan_day(second, week) != plan_day(first, week)
+
+
 def test_inputs_extended_for_a_program_with_a_reschedule_do_not_share() -> None:
     # a program with a reschedule shares nothing, as updated() keeps none of its
     # days: a moved instance is planned on a day other than its own

@@ -407,18 +407,23 @@ class PlanInputs:
 
     def _extended(self, add: Sequence[Intent | OneOff], after: date) -> PlanInputs:
         """``updated(add=add)``, for inputs that hold the records of every
-        day up to ``after`` and have planned none later: what they remember
-        is shared with the copy, not copied, when every record added begins
-        after that day (so changes no day planned) and names no program
-        with a reschedule (which can carry a later day's records onto an
-        earlier one). The service's inputs moving on to the window's new
-        day, every night: dozens of programs' memos are not copied.
+        day up to ``after``: what they remember is shared with the copy, not
+        copied, when they have planned no day after that one and every
+        record added begins after it (so changes no day planned) and names
+        no program with a reschedule (which can carry a later day's records
+        onto an earlier one). The service's inputs moving on to the window's
+        new day, every night: dozens of programs' memos are not copied.
+        Otherwise what they remember is copied as :meth:`updated` copies it.
         """
         add = tuple(add)
         out = self._with_records(add, ())
         memos = self._memos
         if memos is not None:
-            if not all(_begins_after(r, after) and not self.reschedules(r.program_id) for r in add):
+            # every day planned has its dictionary in the day-wide table
+            planned_later = any(day > after for day in memos.get(DAY_WIDE, ()))
+            if planned_later or not all(
+                _begins_after(r, after) and not self.reschedules(r.program_id) for r in add
+            ):
                 memos = _kept_memos(memos, add, self.reschedules)
             object.__setattr__(out, "_memos", memos)
         return out
