@@ -150,7 +150,14 @@ def stable_rank(*parts: object) -> bytes:
     Sorting candidates by it gives every (program, slot) its own order of
     people or vehicles, the same week after week.
     """
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    *prefix, last = parts or ("",)
+    return hashlib.sha256(_rank_head(prefix) + str(last).encode()).digest()
+
+
+def _rank_head(prefix: Iterable[object]) -> bytes:
+    """How :func:`stable_rank`'s text begins for parts starting with
+    ``prefix``: each part, then the unit separator (encoded once for a pool)."""
+    return "".join(f"{part}\x1f" for part in map(str, prefix)).encode()
 
 
 def ranked(prefix: tuple[str | int, ...], pool: Sequence[_T]) -> Sequence[_T]:
@@ -195,7 +202,7 @@ def _rank_order(prefix: tuple[str | int, ...], ids: tuple[str, ...]) -> tuple[in
     """The indexes of ``ids`` in order of ``stable_rank(*prefix, id)``: the
     same digests, with the prefix joined and encoded once for the pool
     (a full roll ranks a few hundred pools of a few hundred ids each)."""
-    head = "".join(f"{part}\x1f" for part in prefix).encode()
+    head = _rank_head(prefix)
     sha256 = hashlib.sha256
     keys = [sha256(head + i.encode()).digest() for i in ids]
     return tuple(sorted(range(len(ids)), key=keys.__getitem__))
