@@ -6,6 +6,7 @@ import functools
 import itertools
 import multiprocessing
 import os
+import pickle
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -262,3 +263,17 @@ def test_a_roll_with_helpers_stopped_early_writes_the_first_days_and_stops_them(
         stored.append([(d.plan, d.revision) for d in loom.store.planned_days()])
     assert stored[0] == stored[1]
     assert len(stored[0]) == 8 * 7
+
+
+def test_an_error_that_cannot_be_sent_from_a_helper_comes_as_a_runtime_error() -> None:
+    class Unsendable(Exception):
+        def __init__(self) -> None:
+            super().__init__("planning failed")
+            self.hook = lambda: None  # pickle cannot take it
+
+    sent = _parallel._failure(Unsendable(), DAYS[3])
+    error = pickle.loads(sent)
+    assert type(error) is RuntimeError
+    assert str(error) == "Unsendable: planning failed"
+    assert f"raised planning {DAYS[3].isoformat()} in a helper process" in error.__notes__[0]
+    assert "Unsendable" in error.__notes__[0]

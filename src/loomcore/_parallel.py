@@ -171,10 +171,10 @@ class _Helpers:
         self._handed_over = True
 
     def mine(self, day: date) -> bool:
-        """Whether this process plans ``day``: one it has planned or been
-        sent before, or not among the helpers' days, or the next of those
-        from the first on, claimed here now (False once a helper has
-        claimed it, and so every day after it)."""
+        """Whether this process plans ``day`` itself. So it does every day
+        but the first coming of the helpers' days; of those, each it claims
+        now from the first on, until a helper has claimed the next (then
+        False, as for every later one: they are the helpers')."""
         if day not in self._ahead:
             return True
         self._ahead.discard(day)
@@ -290,10 +290,11 @@ def _failure(error: Exception, day: date) -> bytes:
     """``error``, raised planning ``day`` in a helper, pickled with its
     traceback as a note (or, if it cannot be pickled, a RuntimeError saying it)."""
     where = "".join(traceback.format_exception(error))
-    error.add_note(f"raised planning {day.isoformat()} in a helper process:\n{where}")
+    note = f"raised planning {day.isoformat()} in a helper process:\n{where}"
+    error.add_note(note)
     try:
         return pickle.dumps(error, pickle.HIGHEST_PROTOCOL)
     except Exception:
         lost = RuntimeError(f"{type(error).__name__}: {error}")
-        lost.add_note(f"raised planning {day.isoformat()} in a helper process:\n{where}")
+        lost.add_note(note)
         return pickle.dumps(lost, pickle.HIGHEST_PROTOCOL)
