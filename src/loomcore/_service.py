@@ -824,9 +824,9 @@ class Loom:
 
     def _extend(self, inputs: PlanInputs, start: date, end: date) -> PlanInputs:
         """``inputs`` with the records for ``[start, end]`` it does not hold
-        yet; ``inputs`` hold every record of the days before ``start`` and
-        planned none from it on, so what they remember is shared (see
-        :meth:`PlanInputs._extended`)."""
+        yet; ``inputs`` hold every record of the days before ``start``, so
+        what they remember is shared when nothing they planned can change
+        (see :meth:`PlanInputs._extended`)."""
         held = inputs._ids
         records = self.store.load_records(start, end)
         new: list[Intent | OneOff] = [r for r in records.intents if r.id not in held]

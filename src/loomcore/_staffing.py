@@ -157,7 +157,7 @@ def stable_rank(*parts: object) -> bytes:
 def _rank_head(prefix: Iterable[object]) -> bytes:
     """How :func:`stable_rank`'s text begins for parts starting with
     ``prefix``: each part, then the unit separator (encoded once for a pool)."""
-    return "".join(f"{part}\x1f" for part in map(str, prefix)).encode()
+    return "".join(str(part) + "\x1f" for part in prefix).encode()
 
 
 def ranked(prefix: tuple[str | int, ...], pool: Sequence[_T]) -> Sequence[_T]:
