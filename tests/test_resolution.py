@@ -165,6 +165,53 @@ def test_records_added_in_parts_read_as_one_tuple_and_stay_few_parts() -> None:
         assert [r.id for r in again.intents] == ids
 
 
+def test_records_taken_out_of_a_large_part_are_read_past_then_folded_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # parts of more than 3 records are not copied to take one out (the
+    # record is named as gone), until more than 4 are gone: then all are
+    # copied once without them. Every step must still read as its records,
+    # a copy or a pickle too, and an id taken out may come back as a new record
+    monkeypatch.setattr("loomcore._inputs._COPIED_AT_MOST", 3)
+    monkeypatch.setattr("loomcore._inputs._HIDDEN_AT_MOST", 4)
+    first = PlanInputs(
+        organisation=seed_organisation(), intents=[enrol(f"r{n}", D) for n in range(40)]
+    )
+    steps, held = [first], [[f"r{n}" for n in range(40)]]
+    for n in range(40):
+        last = steps[-1]
+        if n % 10 == 9:  # an id taken out earlier comes back, recorded later
+            back = f"r{n - 1}"
+            steps.append(last.updated(add=[enrol(back, D, at=100 + n, yes=False)]))
+            held.append([*held[-1], back])
+        else:
+            steps.append(last.updated(remove=[enrol(f"r{n}", D)]))
+            held.append([i for i in held[-1] if i != f"r{n}"])
+    read_past = [s for s in steps if s._intent_parts.gone]
+    assert read_past  # the large part was read past, not copied ...
+    assert any(  # ... and kept as it was
+        s._intent_parts[0] is first._intent_parts[0] for s in read_past
+    )
+    assert all(len(s._intent_parts.gone) <= 4 for s in steps)  # folded out when many
+    for inputs, ids in zip(steps, held, strict=True):
+        assert [r.id for r in inputs.intents] == ids
+        again = pickle.loads(pickle.dumps(inputs, pickle.HIGHEST_PROTOCOL))
+        assert [r.id for r in again.intents] == ids
+        copy = attrs.evolve(inputs, timezone="Australia/Perth")
+        assert [r.id for r in copy.intents] == ids
+    # the record that came back is the new one, read as such
+    last = steps[-1]
+    came_back = [r for r in last.intents if r.recorded_at > T0 + timedelta(minutes=99)]
+    assert came_back
+    assert all(isinstance(r, Withdrawal) for r in came_back)
+    fresh = PlanInputs(organisation=seed_organisation(), intents=list(last.intents))
+    assert resolve_in(last) == resolve_in(fresh)
+
+
+def resolve_in(inputs: PlanInputs) -> object:
+    return inputs.resolve(("enrolled", "centre-wed", "sarah"), D, False)
+
+
 def test_one_update_that_touches_a_date_twice_reads_as_built_afresh() -> None:
     # two absences added on one date, then one of them taken out while a
     # third is added on it: each step answers for the date as inputs built

@@ -142,11 +142,21 @@ class _Parts(tuple[tuple[Any, ...], ...]):
     An edit's records join the last, smaller parts and the others are kept
     (see :func:`_with` and :meth:`PlanInputs.updated`), where one tuple of
     every record, copied for each edit, would be a container of thousands
-    that the collector's young collections walk again, record by record. A type of its own, so that
-    ``attrs.evolve`` hands the parts back to the converter as they are.
+    that the collector's young collections walk again, record by record. A
+    record taken out of a large part is not copied out of it but named in
+    ``gone`` and read past (see :func:`_without`). A type of its own, so
+    that ``attrs.evolve`` hands the parts back to the converter as they are.
     """
 
-    __slots__ = ()
+    #: ids of records a part still holds that are no longer among the records
+    gone: frozenset[str] = frozenset()
+
+
+def _parts(parts: Iterable[tuple[Any, ...]], gone: frozenset[str] = frozenset()) -> _Parts:
+    out = _Parts(parts)
+    if gone:
+        out.gone = gone
+    return out
 
 
 def _no_records() -> _Parts:
@@ -162,7 +172,10 @@ def _one_off_parts(items: Iterable[OneOff]) -> _Parts:
 
 
 def _joined(parts: _Parts) -> tuple[Any, ...]:
-    return parts[0] if len(parts) == 1 else tuple(chain.from_iterable(parts))
+    """The records of ``parts`` as one tuple, those ``gone`` left out."""
+    records = parts[0] if len(parts) == 1 else tuple(chain.from_iterable(parts))
+    gone = parts.gone
+    return tuple(r for r in records if r.id not in gone) if gone else records
 
 
 def _with(parts: _Parts, added: tuple[Intent | OneOff, ...]) -> _Parts:
@@ -173,21 +186,41 @@ def _with(parts: _Parts, added: tuple[Intent | OneOff, ...]) -> _Parts:
     their records in number, each record copied about as many times."""
     if not added:
         return parts
+    gone = parts.gone
+    if gone and any(r.id in gone for r in added):
+        # an id taken out comes back: the record it named is taken out for real
+        parts, gone = _Parts((_joined(parts),)), frozenset()
     kept = list(parts)
     while kept and len(kept[-1]) <= len(added):
         added = kept.pop() + added
     kept.append(added)
-    return _Parts(kept)
+    return _parts(kept, gone)
 
 
 def _without(parts: _Parts, gone: set[str]) -> _Parts:
-    """``parts`` less the records whose ids are in ``gone``: only a part
-    that held one is copied."""
-    kept = (
-        tuple(r for r in part if r.id not in gone) if any(r.id in gone for r in part) else part
-        for part in parts
-    )
-    return _Parts(tuple(part for part in kept if part) or ((),))
+    """``parts`` less the records whose ids are in ``gone``. A small part
+    that holds one is copied without it; one taken out of a large part
+    (half a million records, copied for one retraction) is named in
+    ``_Parts.gone`` instead, until those are many: then every part is
+    copied once without them."""
+    copied: set[str] = set()
+    kept = []
+    for part in parts:
+        if len(part) <= _COPIED_AT_MOST and any(r.id in gone for r in part):
+            copied.update(r.id for r in part if r.id in gone)
+            part = tuple(r for r in part if r.id not in gone)
+        if part:
+            kept.append(part)
+    hidden = parts.gone | (gone - copied)
+    if len(hidden) > _HIDDEN_AT_MOST:
+        return _Parts((_joined(_parts(kept, hidden)),))
+    return _parts(kept or [()], hidden)
+
+
+# a part of more records than this is read past rather than copied to take
+# one out, for up to this many records taken out
+_COPIED_AT_MOST = 4096
+_HIDDEN_AT_MOST = 4096
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -225,7 +258,7 @@ class PlanInputs:
     def intents(self) -> tuple[Intent, ...]:
         """The active intents, as one tuple: in the order given, then as added."""
         parts = self._intent_parts
-        if len(parts) == 1:
+        if len(parts) == 1 and not parts.gone:
             return parts[0]
         joined = _joined(parts)
         object.__setattr__(self, "_intent_parts", _Parts((joined,)))  # one assignment
@@ -235,7 +268,7 @@ class PlanInputs:
     def one_offs(self) -> tuple[OneOff, ...]:
         """The active one-offs, as one tuple: in the order given, then as added."""
         parts = self._one_off_parts
-        if len(parts) == 1:
+        if len(parts) == 1 and not parts.gone:
             return parts[0]
         joined = _joined(parts)
         object.__setattr__(self, "_one_off_parts", _Parts((joined,)))
@@ -443,8 +476,9 @@ class PlanInputs:
         for r in add:
             if r.id in ids and r.id not in gone:
                 raise DuplicateIdError("record", r.id)
-        # records are matched by id: a part is copied only if it holds one
-        # to take out, and what is added joins only the last, smaller parts
+        # records are matched by id: a small part is copied only if it holds
+        # one to take out (see _without), and what is added joins only the
+        # last, smaller parts
         intents, one_offs = self._intent_parts, self._one_off_parts
         if gone:
             intents, one_offs = _without(intents, gone), _without(one_offs, gone)
