@@ -359,18 +359,18 @@ def intents(draw: st.DrawFn, org: Organisation, *, ghosts: bool = True) -> Inten
     )
     if kind in (StaffLeave, StaffReturn):  # about a person, not a program
         sid = draw(_weighted_ids([s.id for s in org.staff], ghosts))
-        return kind(staff_id=sid, start=start, end=end)  # type: ignore[no-any-return]
+        return kind(staff_id=sid, start=start, end=end)
     if kind in (VehicleMaintenance, VehicleReturn):  # about a vehicle, not a program
         vid = draw(_weighted_ids([v.id for v in org.vehicles], ghosts))
-        return kind(vehicle_id=vid, start=start, end=end)  # type: ignore[no-any-return]
+        return kind(vehicle_id=vid, start=start, end=end)
     if kind in (Enrolment, Withdrawal):
         pid = draw(_weighted_ids([p.id for p in org.participants], ghosts))
-        return kind(participant_id=pid, **common)  # type: ignore[no-any-return]
+        return kind(participant_id=pid, **common)
     if kind is ProgramChange:
         return ProgramChange(**common, **draw(program_changes(org, program_id)))
     if kind in (StaffPin, StaffUnpin):
         sid = draw(_weighted_ids([s.id for s in org.staff], ghosts))
-        return kind(staff_id=sid, **common)  # type: ignore[no-any-return]
+        return kind(staff_id=sid, **common)
     vid = draw(_weighted_ids([v.id for v in org.vehicles], ghosts))
     return kind(vehicle_id=vid, **common)  # type: ignore[no-any-return]
 
@@ -567,7 +567,16 @@ def operations(org: Organisation) -> st.SearchStrategy[Op]:
         roll=st.booleans(),
     )
     # Weighted by repetition: about half the operations record something.
-    choices = (record, record, record, record, retract, resize, advance, advance)
+    choices: tuple[st.SearchStrategy[Op], ...] = (
+        record,
+        record,
+        record,
+        record,
+        retract,
+        resize,
+        advance,
+        advance,
+    )
     return st.sampled_from(choices).flatmap(lambda s: s)
 
 

@@ -420,6 +420,8 @@ def test_a_newcomer_is_known_once_the_organisation_has_them(loom: Loom) -> None:
             programs=org.programs,
         )
     )
-    assert loom.record(newcomer).participant_id == "newbie"
+    taken = loom.record(newcomer)
+    assert isinstance(taken, Enrolment)
+    assert taken.participant_id == "newbie"
     with pytest.raises(UnknownParticipantError):  # and a stranger still is not
         loom.record(Enrolment(program_id="centre-wed", participant_id="stranger", start=WED))

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from builders import seed_organisation
 from loomcore import (
     Absence,
+    BusRun,
     Enrolment,
     Instance,
     LoomError,
@@ -447,7 +448,7 @@ def test_money_is_never_float() -> None:
             number=G102,
             effective_from=date(2025, 7, 1),
             effective_to=date(2026, 6, 30),
-            limit=70.23,  # type: ignore[arg-type]
+            limit=70.23,
         )
     with pytest.raises(LoomError):
         SupportItem(number="4_102_0136_6_1", name="x", unit="hour")
@@ -899,18 +900,19 @@ def test_billing_remembered_for_an_instance_follows_its_shifts_and_runs() -> Non
     def with_shift(old: Shift, new: Shift) -> Instance:
         return attrs.evolve(inst, shifts=tuple(new if s is old else s for s in inst.shifts))
 
-    def with_run(**change: object) -> Instance:
-        runs = (attrs.evolve(run, **change), *inst.bus_runs[1:])
-        return attrs.evolve(inst, bus_runs=runs)
+    def with_run(new: BusRun) -> Instance:
+        return attrs.evolve(inst, bus_runs=(new, *inst.bus_runs[1:]))
 
     variants = {
         "a lead works as support": with_shift(lead, attrs.evolve(lead, role="support")),
         "a support shift is unfilled": with_shift(support, attrs.evolve(support, staff_id="")),
-        "a run is longer": with_run(km=run.km + 7.5),
+        "a run is longer": with_run(attrs.evolve(run, km=run.km + 7.5)),
         "a run carries fewer": with_run(
-            stops=tuple(x for x in run.stops if x.participant_id != run.riders[0])
+            attrs.evolve(
+                run, stops=tuple(x for x in run.stops if x.participant_id != run.riders[0])
+            )
         ),
-        "a run has a car": with_run(vehicle_id="car"),
+        "a run has a car": with_run(attrs.evolve(run, vehicle_id="car")),
     }
     assert inst.billing_lines
     for name, variant in variants.items():

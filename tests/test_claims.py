@@ -231,7 +231,7 @@ def test_finance_summary_per_participant_program_and_month() -> None:
     p05 = rows[-1]
     assert (p05.instances, p05.hours, p05.cancellations, p05.cancelled_hours) == (
         0,
-        0,
+        D(0),
         2,
         D("12.00"),
     )

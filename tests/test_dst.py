@@ -23,9 +23,11 @@ import pytest
 from loomcore import (
     Enrolment,
     Instance,
+    Intent,
     Loom,
     MemoryStore,
     OneDayChange,
+    OneOff,
     Organisation,
     Participant,
     PlanInputs,
@@ -247,7 +249,7 @@ def test_the_repeated_hour_belongs_to_the_fall_back_day() -> None:
     first = datetime(2026, 4, 4, 15, 30, tzinfo=UTC)  # 02:30 AEDT
     second = datetime(2026, 4, 4, 16, 30, tzinfo=UTC)  # 02:30 AEST
     for instant in (first, second):
-        assert Loom(MemoryStore(), clock=lambda i=instant: i).today() == FALL_BACK
+        assert Loom(MemoryStore(), clock=ManualClock(instant)).today() == FALL_BACK
 
 
 # --------------------------------------------------------------------------- next roll
@@ -374,10 +376,12 @@ def test_an_hourly_clock_rolls_each_local_day_once_across_a_transition(
     assert all_days == [first + timedelta(days=k) for k in range(8 + 7 * weeks)]
 
     retracted = {r.target_id for r in loom.store.retractions()}
+    active = [r for r in loom.store.records() if r.id not in retracted]
     inputs = PlanInputs(
         organisation=ORGANISATION,
         catalogue=loom.catalogue,
-        intents=[r for r in loom.store.records() if r.id not in retracted],
+        intents=[r for r in active if isinstance(r, Intent)],
+        one_offs=[r for r in active if isinstance(r, OneOff)],
     )
     for d in window.days():
         assert loom.day(d) == plan_day(inputs, d)

@@ -42,7 +42,7 @@ def inputs(*records: Record) -> PlanInputs:
     ]
     return PlanInputs(
         organisation=seed_organisation(),
-        intents=[r for r in stamped if not hasattr(r, "date")],  # type: ignore[misc]
+        intents=[r for r in stamped if not hasattr(r, "date")],
         one_offs=[r for r in stamped if hasattr(r, "date")],  # type: ignore[misc]
     )
 

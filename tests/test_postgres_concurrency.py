@@ -27,6 +27,7 @@ from loomcore import (
     PlanInputs,
     PlannedDay,
     ProgramChange,
+    RollEntry,
     StoreUnavailableError,
     plan_day,
 )
@@ -75,6 +76,7 @@ def test_200_concurrent_edits_while_a_roll_runs(store: PostgresStore, pg_engine:
     def edit(n: int) -> str:
         loom = Loom(PostgresStore(pg_engine), clock=clock)
         day = date(2026, 10, 1) + timedelta(days=n % 112)
+        record: Enrolment | ProgramChange
         if n % 4 == 0:
             record = Enrolment(
                 id=f"edit-{n}",
@@ -94,7 +96,7 @@ def test_200_concurrent_edits_while_a_roll_runs(store: PostgresStore, pg_engine:
         return loom.record(record, by=f"operator-{n % 7}").id
 
     roller = Loom(PostgresStore(pg_engine), clock=clock)
-    roll_result: list[object] = []
+    roll_result: list[RollEntry] = []
     roll = threading.Thread(target=lambda: roll_result.append(roller.roll()))
     roll.start()
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -14,7 +14,7 @@ import time as real_time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -38,6 +38,11 @@ from loomcore._runner import (
 )
 
 SCHEDULE = RollSchedule()
+
+
+def fail_on_alert(alert: RunnerAlert) -> NoReturn:
+    """An alert hook for runs that must raise none: fails the test with the alert."""
+    pytest.fail(f"unexpected runner alert: {alert}")
 
 
 def at(m: int, d: int, hh: int, mm: int, y: int = 2026) -> datetime:
@@ -380,7 +385,7 @@ def test_two_runners_at_once_make_one_roll() -> None:
     store = MemoryStore()
     make_loom(clock, weeks=2, store=store)
     runners = [
-        Runner(Loom(store, clock=clock), name=f"roller-{n}", alert=pytest.fail) for n in (1, 2)
+        Runner(Loom(store, clock=clock), name=f"roller-{n}", alert=fail_on_alert) for n in (1, 2)
     ]
     for r in runners:
         assert r.run_pending().kind == "roll"
@@ -595,7 +600,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 def test_a_thread_stops_promptly_and_cleanly() -> None:
     clock = Clock(at(10, 4, 12, 0).replace(tzinfo=None))
     loom = make_loom(clock, weeks=2)
-    runner = Runner(loom, alert=pytest.fail, max_sleep=timedelta(hours=1))  # real waiting
+    runner = Runner(loom, alert=fail_on_alert, max_sleep=timedelta(hours=1))  # real waiting
     thread = runner.start_thread()
     assert thread.daemon
     wait_until(lambda: runner.state.started)
@@ -620,7 +625,7 @@ def test_a_thread_stops_promptly_and_cleanly() -> None:
 def test_a_manual_roll_from_another_thread_wakes_the_loop() -> None:
     clock = Clock(at(10, 4, 0, 1).replace(tzinfo=None))
     loom = make_loom(clock, weeks=2)
-    runner = Runner(loom, alert=pytest.fail, max_sleep=timedelta(hours=1))
+    runner = Runner(loom, alert=fail_on_alert, max_sleep=timedelta(hours=1))
     runner.start_thread()
     try:
         wait_until(lambda: runner.state.started)
@@ -640,7 +645,7 @@ def test_run_async_with_a_fake_async_sleep() -> None:
         sim.sleep(seconds)
         await asyncio.sleep(0)
 
-    runner = Runner(sim.loom, alert=pytest.fail, sleep=sleep, max_sleep=timedelta(hours=1))
+    runner = Runner(sim.loom, alert=fail_on_alert, sleep=sleep, max_sleep=timedelta(hours=1))
     asyncio.run(asyncio.wait_for(runner.run_async(until=at(10, 6, 12, 0)), timeout=20))
     assert [t.date() for t in local_times(sim.rolls("roll"))] == [day(10, d) for d in (4, 5, 6)]
     assert not runner.running
@@ -650,7 +655,7 @@ def test_a_stop_just_before_the_wake_is_cleared_is_not_lost() -> None:
     # A signal handler calling stop() can run between any two lines of the
     # loop; here it runs as the loop clears its wake-up, the narrowest spot.
     clock = Clock(at(10, 4, 12, 0).replace(tzinfo=None))
-    runner = Runner(make_loom(clock, weeks=2), alert=pytest.fail)  # real waiting, for hours
+    runner = Runner(make_loom(clock, weeks=2), alert=fail_on_alert)  # real waiting, for hours
     real_clear = runner._wake.clear
     calls = [0]
 
@@ -669,7 +674,7 @@ def test_a_stop_just_before_the_wake_is_cleared_is_not_lost() -> None:
 
 def test_run_async_stops_on_its_event_and_on_stop() -> None:
     clock = Clock(at(10, 4, 12, 0).replace(tzinfo=None))
-    runner = Runner(make_loom(clock, weeks=2), alert=pytest.fail)
+    runner = Runner(make_loom(clock, weeks=2), alert=fail_on_alert)
 
     async def scenario() -> float:
         stop = asyncio.Event()

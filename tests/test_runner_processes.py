@@ -255,9 +255,9 @@ def test_roll_now_plans_a_new_window_in_workers_as_in_one_process(
     loaded: Loom, pg_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import loomcore._service as service
+    from loomcore._parallel import plan_days  # the one _service imported
 
     asked: list[int] = []
-    plan_days = service.plan_days
 
     def counted(*args: Any, workers: int = 1) -> Any:
         asked.append(workers)

@@ -70,7 +70,7 @@ def plan(organisation: Organisation, *records: Record, day: date = WED):  # type
     ]
     inputs = PlanInputs(
         organisation=organisation,
-        intents=[r for r in stamped if not hasattr(r, "date")],  # type: ignore[misc]
+        intents=[r for r in stamped if not hasattr(r, "date")],
         one_offs=[r for r in stamped if hasattr(r, "date")],  # type: ignore[misc]
     )
     return {i.program_id: i for i in plan_day(inputs, day).instances}
@@ -229,12 +229,13 @@ def staffed_days(draw: st.DrawFn) -> tuple[Organisation, list[Record]]:
         program(f"g{n}", *draw(st.sampled_from(_TIMES))) for n in range(draw(st.integers(1, 4)))
     ]
     records: list[Record] = []
+    # bool(staff): with the list itself left of ``and``, mypy infers draw()'s type from it
     for n, prog in enumerate(programs):
         records += enrol(prog.id, draw(st.integers(0, 12)), first=n * 5)
-        if staff and draw(st.booleans()):
+        if bool(staff) and draw(st.booleans()):
             pinned = draw(st.sampled_from(staff)).id
             records.append(StaffPin(program_id=prog.id, staff_id=pinned, start=WED))
-    if staff and draw(st.booleans()):
+    if bool(staff) and draw(st.booleans()):
         away = draw(st.sampled_from(staff)).id
         records.append(StaffLeave(staff_id=away, start=WED, end=WED))
     return org(staff, programs), records

@@ -15,6 +15,7 @@ import pytest
 from loomcore import Staff, _routing, _staffing, _transport
 from loomcore._model import Location
 from loomcore._routing import GreatCircleTravel, Seats
+from loomcore._transport import Direction
 
 HOME, VENUE, DEPOT = (
     Location(lat=-33.81, lon=151.00),
@@ -29,7 +30,7 @@ def test_a_vehicles_seats_are_its_own_for_each_run_and_the_same_object_while_kep
 ) -> None:
     monkeypatch.setattr(_transport, "_MOST_SEATS", most)
     _transport._SEATS.clear()
-    asked = [
+    asked: list[tuple[Direction, str, int, int, Location | None, Location]] = [
         ("pickup", "v1", 8, 1, DEPOT, VENUE),
         ("dropoff", "v1", 8, 1, DEPOT, VENUE),
         ("pickup", "v1", 8, 1, None, VENUE),  # no depot: it starts at the venue

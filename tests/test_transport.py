@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 
 import attrs
 import pytest
@@ -318,7 +319,10 @@ def test_no_vehicle_is_added_for_a_rider_beyond_the_limit_of_the_venue() -> None
     assert [(w.code, w.participant_id) for w in inst.warnings] == [("ride-too-long", "p00")]
 
 
-def _stamped(records: list[Record], first: int = 0) -> list[Record]:
+R = TypeVar("R", bound=Record)
+
+
+def _stamped(records: Sequence[R], first: int = 0) -> list[R]:
     return [
         attrs.evolve(r, id=f"r{first + n}", recorded_at=T0 + timedelta(seconds=first + n))
         for n, r in enumerate(records)
@@ -331,7 +335,7 @@ def test_a_re_plan_gives_an_instance_the_vehicle_another_no_longer_needs(joining
     programs = [program("am", time(9), time(12)), program("am2", time(9, 30), time(12))]
     organisation = org([bus("b1", seats=4), bus("b2", seats=4)], programs=programs)
     records = _stamped([*enrol("am", range(5)), *enrol("am2", range(10, 13))])
-    before = PlanInputs(organisation=organisation, intents=records)  # type: ignore[arg-type]
+    before = PlanInputs(organisation=organisation, intents=records)
     (_, am2) = plan_day(before, WED).instances
     assert {w.code for w in am2.warnings} == {"seat-shortage"}
     # two of am's riders leave (and am2's riders stay or one joins): b2 is free for am2
@@ -341,7 +345,7 @@ def test_a_re_plan_gives_an_instance_the_vehicle_another_no_longer_needs(joining
     ]
     change = _stamped([*leaving, *enrol("am2", range(13, 13 + joining))], first=len(records))
     after = plan_day(before.updated(add=change), WED)
-    scratch = PlanInputs(organisation=organisation, intents=[*records, *change])  # type: ignore[arg-type]
+    scratch = PlanInputs(organisation=organisation, intents=[*records, *change])
     assert after == plan_day(scratch, WED)
     (_, am2) = after.instances
     assert {r.vehicle_id for r in am2.bus_runs} == {"b2"}
@@ -402,7 +406,7 @@ def test_a_re_plan_looks_for_free_vehicles_only_from_the_first_changed_instance(
     records = _stamped(
         [*enrol("a", range(3)), *enrol("b", range(10, 13)), *enrol("c", range(20, 23))]
     )
-    before = PlanInputs(organisation=organisation, intents=records)  # type: ignore[arg-type]
+    before = PlanInputs(organisation=organisation, intents=records)
     plan_day(before, WED)
     asked: list[str] = []
     free_vehicles = _transport._free_vehicles
@@ -415,7 +419,7 @@ def test_a_re_plan_looks_for_free_vehicles_only_from_the_first_changed_instance(
     change = _stamped(enrol("c", range(23, 24)), first=len(records))
     after = plan_day(before.updated(add=change), WED)
     assert asked == ["c"]
-    scratch = PlanInputs(organisation=organisation, intents=[*records, *change])  # type: ignore[arg-type]
+    scratch = PlanInputs(organisation=organisation, intents=[*records, *change])
     assert after == plan_day(scratch, WED)
     # the first instance changed: every instance after it looks again
     asked.clear()
@@ -449,7 +453,7 @@ def test_a_fleet_surely_short_for_ride_limits_grows_without_a_first_answer(
         return rough(direction, riders, vehicles, *rest)  # type: ignore[arg-type]
 
     def planned() -> object:
-        inputs = PlanInputs(organisation=organisation, intents=records, transport=transport)  # type: ignore[arg-type]
+        inputs = PlanInputs(organisation=organisation, intents=records, transport=transport)
         return plan_day(inputs, WED)
 
     monkeypatch.setattr(_transport, "_rough", spy)
@@ -466,14 +470,14 @@ def test_a_fleet_surely_short_for_ride_limits_grows_without_a_first_answer(
 def test_a_vehicle_pinned_after_planning_takes_the_runs_as_planned_afresh() -> None:
     organisation = org([bus("b1"), bus("b2")])
     records = _stamped(enrol("am", range(3)))
-    before = PlanInputs(organisation=organisation, intents=records)  # type: ignore[arg-type]
+    before = PlanInputs(organisation=organisation, intents=records)
     (inst,) = plan_day(before, WED).instances
     other = "b2" if inst.bus_runs[0].vehicle_id == "b1" else "b1"
     pin = _stamped(
         [VehiclePin(program_id="am", vehicle_id=other, start=date(2026, 1, 1))], first=len(records)
     )
     after = plan_day(before.updated(add=pin), WED)
-    scratch = PlanInputs(organisation=organisation, intents=[*records, *pin])  # type: ignore[arg-type]
+    scratch = PlanInputs(organisation=organisation, intents=[*records, *pin])
     assert after == plan_day(scratch, WED)
     assert {r.vehicle_id for r in after.instances[0].bus_runs} == {other}
 
@@ -487,7 +491,7 @@ def test_runs_kept_for_one_inputs_are_not_taken_from_anothers_plan_of_the_day(
     programs = [program("a", time(8), time(11)), program("c", time(9), time(12))]
     organisation = org([bus("x", seats=5), bus("y", seats=5), bus("z", seats=5)], programs=programs)
     records = _stamped([*enrol("a", range(0, 4)), *enrol("c", range(4, 8))])
-    first = PlanInputs(organisation=organisation, intents=records)  # type: ignore[arg-type]
+    first = PlanInputs(organisation=organisation, intents=records)
     planned = plan_day(first, WED)
     leaving = [
         Withdrawal(program_id="a", participant_id=f"p{i:02d}", start=date(2026, 1, 1))
