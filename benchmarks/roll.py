@@ -35,6 +35,12 @@ What is measured (seconds unless said otherwise):
 * ``peak_rss_mb``: the process's peak resident memory (``getrusage``),
   ``records_mb``: what the generated records take (``tracemalloc``, measured
   while generating).
+* ``machine.reference_ms``: how fast the machine ran Python just then, before
+  the full roll and after the last edit: the median of five timings of a
+  fixed piece of pure-Python work that uses nothing of loomcore (dicts,
+  tuples, sorting), so the same on every run of every version. Machines
+  that share their cores run it slower in their slow spells, as they run
+  everything else: runs compare by it.
 
 With ``--store postgres`` a database of its own is created on the server
 of ``--dsn`` (default ``LOOM_PG_DSN``) and dropped at the end. ``--profile
@@ -52,6 +58,7 @@ import json
 import os
 import pickle
 import platform
+import random
 import resource
 import statistics
 import sys
@@ -281,6 +288,25 @@ def _sizes(args: argparse.Namespace) -> Sizes:
     return attrs.evolve(sizes, **given)
 
 
+def _reference_work() -> int:
+    """A fixed piece of pure-Python work, nothing of loomcore: rows made,
+    grouped in a dictionary, each group sorted and read."""
+    rng = random.Random(7)
+    groups: dict[int, list[tuple[float, str]]] = {}
+    for i in range(20_000):
+        groups.setdefault(rng.randrange(1000), []).append((rng.random(), str(i)))
+    total = 0
+    for key, rows in groups.items():
+        rows.sort()
+        total += key + len(rows[0][1])
+    return total
+
+
+def reference_ms() -> float:
+    """The median of five timings of :func:`_reference_work`, in milliseconds."""
+    return round(1000 * statistics.median(_seconds(_reference_work) for _ in range(5)), 1)
+
+
 def _machine() -> dict[str, Any]:
     cpu = platform.processor() or ""
     with contextlib.suppress(OSError):
@@ -307,6 +333,8 @@ def _table(result: dict[str, Any]) -> str:
     ]
     rows += [(k, v) for k, v in result["figures"].items()]
     rows += [("records_mb", result["records_mb"]), ("peak_rss_mb", result["peak_rss_mb"])]
+    before, after = result["machine"]["reference_ms"]
+    rows += [("reference_ms (before / after)", f"{before} / {after}")]
     width = max(len(str(k)) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -394,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
             gc.freeze()
             stack.callback(gc.unfreeze)
+        reference_before = reference_ms()
         figures = run(
             store,
             generated,
@@ -404,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             quiet=args.quiet,
         )
+        reference_after = reference_ms()
     result = {
         "store": args.store,
         "sizes": attrs.asdict(sizes),
@@ -416,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": figures,
         "records_mb": records_mb,
         "peak_rss_mb": _peak_rss_mb(),
-        "machine": _machine(),
+        "machine": {**_machine(), "reference_ms": [reference_before, reference_after]},
     }
     print(json.dumps(result, indent=2) if args.json else _table(result))
     return 0

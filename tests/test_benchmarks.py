@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -121,10 +122,18 @@ def test_main_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
         )
         == 0
     )
-    out = capsys.readouterr().out
-    assert '"full_roll_s"' in out
-    assert '"peak_rss_mb"' in out
-    assert '"gc_freeze": false' in out
+    result = json.loads(capsys.readouterr().out)
+    assert result["figures"]["full_roll_s"] > 0
+    assert result["peak_rss_mb"] > 0
+    assert result["gc_freeze"] is False
+    before, after = result["machine"]["reference_ms"]
+    assert before > 0
+    assert after > 0
+
+
+def test_the_reference_work_is_the_same_every_time() -> None:
+    assert roll._reference_work() == roll._reference_work()
+    assert roll.reference_ms() > 0
 
 
 def test_main_with_gc_freeze_unfreezes_on_the_way_out(capsys: pytest.CaptureFixture[str]) -> None:
