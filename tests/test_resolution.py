@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -25,6 +26,7 @@ from loomcore import (
     plan_day,
 )
 from loomcore._demo import demo_scenario
+from loomcore._parallel import _portable
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 D = date(2026, 10, 14)
@@ -170,44 +172,99 @@ def test_records_taken_out_of_a_large_part_are_read_past_then_folded_out(
 ) -> None:
     # parts of more than 3 records are not copied to take one out (the
     # record is named as gone), until more than 4 are gone: then all are
-    # copied once without them. Every step must still read as its records,
-    # a copy or a pickle too, and an id taken out may come back as a new record
+    # copied once without them. Every step must read as its records, and so
+    # must its copies and pickles while it still names records as gone; a
+    # new record may join meanwhile, and an id taken out may come back as a
+    # new record (which a later removal then copies out of its small part)
     monkeypatch.setattr("loomcore._inputs._COPIED_AT_MOST", 3)
     monkeypatch.setattr("loomcore._inputs._HIDDEN_AT_MOST", 4)
     first = PlanInputs(
         organisation=seed_organisation(), intents=[enrol(f"r{n}", D) for n in range(40)]
     )
+    resolve_in(first)  # the index built: every step updates it
     steps, held = [first], [[f"r{n}" for n in range(40)]]
     for n in range(40):
         last = steps[-1]
-        if n % 10 == 9:  # an id taken out earlier comes back, recorded later
+        if n % 10 == 9:  # an id taken out just before comes back, recorded later
             back = f"r{n - 1}"
             steps.append(last.updated(add=[enrol(back, D, at=100 + n, yes=False)]))
             held.append([*held[-1], back])
+        elif n % 10 == 5:  # a new record joins while others are named as gone
+            steps.append(last.updated(add=[enrol(f"new{n}", D, at=200 + n)]))
+            held.append([*held[-1], f"new{n}"])
+        elif n % 10 == 0 and n:  # the record that came back is taken out again
+            again = f"r{n - 2}"
+            steps.append(last.updated(remove=[enrol(again, D)]))
+            held.append([i for i in held[-1] if i != again])
+            assert again not in steps[-1]._intent_parts.gone  # copied out of its small part
         else:
             steps.append(last.updated(remove=[enrol(f"r{n}", D)]))
             held.append([i for i in held[-1] if i != f"r{n}"])
-    read_past = [s for s in steps if s._intent_parts.gone]
-    assert read_past  # the large part was read past, not copied ...
-    assert any(  # ... and kept as it was
-        s._intent_parts[0] is first._intent_parts[0] for s in read_past
-    )
+    naming = [s for s in steps if s._intent_parts.gone]
+    assert len(naming) > 4  # the large part was read past, not copied ...
+    assert any(s._intent_parts[0] is first._intent_parts[0] for s in naming)  # ... kept as it was
     assert all(len(s._intent_parts.gone) <= 4 for s in steps)  # folded out when many
     for inputs, ids in zip(steps, held, strict=True):
+        gone = inputs._intent_parts.gone
+        # copies taken while the parts still name records as gone (reading
+        # the records folds them out of the inputs read)
+        copies = [
+            pickle.loads(pickle.dumps(inputs, pickle.HIGHEST_PROTOCOL)),
+            attrs.evolve(inputs, timezone="Australia/Perth"),
+            copy.deepcopy(inputs),
+            pickle.loads(pickle.dumps(_portable(inputs), pickle.HIGHEST_PROTOCOL)),
+        ]
+        assert copies[0]._intent_parts.gone == gone
+        for made in copies:
+            assert [r.id for r in made.intents] == ids
+        fresh = PlanInputs(organisation=seed_organisation(), intents=list(inputs.intents))
         assert [r.id for r in inputs.intents] == ids
-        again = pickle.loads(pickle.dumps(inputs, pickle.HIGHEST_PROTOCOL))
-        assert [r.id for r in again.intents] == ids
-        copy = attrs.evolve(inputs, timezone="Australia/Perth")
-        assert [r.id for r in copy.intents] == ids
-    # the record that came back is the new one, read as such
-    last = steps[-1]
-    came_back = [
-        r for r in last.intents if r.recorded_at and r.recorded_at > T0 + timedelta(minutes=99)
+        assert resolve_in(inputs) == resolve_in(fresh)
+        assert inputs.named_on("enrolled", "centre-wed", D) == fresh.named_on(
+            "enrolled", "centre-wed", D
+        )
+        for taken_out in sorted(gone):
+            with pytest.raises(InvalidRecordError, match=repr(taken_out)):
+                inputs.updated(remove=[enrol(taken_out, D)])
+    # the record that came back and stayed is the new one, read as such
+    came_back = [r for r in steps[-1].intents if isinstance(r, Withdrawal)]
+    assert [r.id for r in came_back] == ["r38"]
+    with pytest.raises(AttributeError):
+        steps[-1]._intent_parts.gone = frozenset()  # the parts are shared: read-only
+
+
+def test_a_one_off_taken_out_of_a_large_part_leaves_the_intents_as_they_were(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # each kind's parts name only its own records as gone: a one-off taken
+    # out leaves the intents' parts (and the reading of them) untouched
+    monkeypatch.setattr("loomcore._inputs._COPIED_AT_MOST", 3)
+    absences = [
+        Absence(
+            id=f"a{n}",
+            program_id="centre-wed",
+            date=D,
+            participant_id="sarah",
+            recorded_at=T0 + timedelta(minutes=n),
+        )
+        for n in range(10)
     ]
-    assert came_back
-    assert all(isinstance(r, Withdrawal) for r in came_back)
-    fresh = PlanInputs(organisation=seed_organisation(), intents=list(last.intents))
-    assert resolve_in(last) == resolve_in(fresh)
+    first = PlanInputs(
+        organisation=seed_organisation(),
+        intents=[enrol(f"r{n}", D) for n in range(10)],
+        one_offs=absences,
+    )
+    first.one_offs_for("centre-wed", D)  # the index built
+    after = first.updated(remove=[absences[4]])
+    assert after._one_off_parts.gone == {"a4"}
+    assert not after._intent_parts.gone
+    assert after._intent_parts is first._intent_parts
+    assert [o.id for o in after.one_offs] == [f"a{n}" for n in range(10) if n != 4]
+    fresh = PlanInputs(
+        organisation=seed_organisation(), intents=first.intents, one_offs=after.one_offs
+    )
+    assert after.one_offs_for("centre-wed", D) == fresh.one_offs_for("centre-wed", D)
+    assert after.one_offs_touching(D) == fresh.one_offs_touching(D)
 
 
 def resolve_in(inputs: PlanInputs) -> object:

@@ -151,12 +151,16 @@ class _Parts(tuple[tuple[Any, ...], ...]):
     #: ids of records a part still holds that are no longer among the records
     gone: frozenset[str] = frozenset()
 
+    def __new__(
+        cls, parts: Iterable[tuple[Any, ...]] = (), gone: frozenset[str] = frozenset()
+    ) -> _Parts:
+        made = super().__new__(cls, parts)
+        if gone:
+            object.__setattr__(made, "gone", gone)
+        return made
 
-def _parts(parts: Iterable[tuple[Any, ...]], gone: frozenset[str] = frozenset()) -> _Parts:
-    out = _Parts(parts)
-    if gone:
-        out.gone = gone
-    return out
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"_Parts are immutable: cannot set {name!r}")
 
 
 def _no_records() -> _Parts:
@@ -194,7 +198,7 @@ def _with(parts: _Parts, added: tuple[Intent | OneOff, ...]) -> _Parts:
     while kept and len(kept[-1]) <= len(added):
         added = kept.pop() + added
     kept.append(added)
-    return _parts(kept, gone)
+    return _Parts(kept, gone)
 
 
 def _without(parts: _Parts, gone: set[str]) -> _Parts:
@@ -213,8 +217,8 @@ def _without(parts: _Parts, gone: set[str]) -> _Parts:
             kept.append(part)
     hidden = parts.gone | (gone - copied)
     if len(hidden) > _HIDDEN_AT_MOST:
-        return _Parts((_joined(_parts(kept, hidden)),))
-    return _parts(kept or [()], hidden)
+        return _Parts((_joined(_Parts(kept, hidden)),))
+    return _Parts(kept or [()], hidden)
 
 
 # a part of more records than this is read past rather than copied to take
@@ -421,13 +425,15 @@ class PlanInputs:
     ) -> PlanInputs:
         """A copy with the records ``add`` added and the records ``remove`` taken out.
 
-        Records are matched by id. The copy equals ``PlanInputs`` built from
-        the new set of records, but the indexes this one has built already
-        are updated for the records that changed, not rebuilt from scratch:
-        the way to apply one edit to a large set of records (the service does
-        this after each :meth:`Loom.record`), or to try what-ifs one record at
-        a time. Raises :class:`DuplicateIdError` when a record in ``add``
-        has the id of a record already here (and not removed), and
+        Records are matched by id, within their kind (an intent in
+        ``remove`` takes out the intent of its id). The copy equals
+        ``PlanInputs`` built from the new set of records, but the indexes
+        this one has built already are updated for the records that
+        changed, not rebuilt from scratch: the way to apply one edit to a
+        large set of records (the service does this after each
+        :meth:`Loom.record`), or to try what-ifs one record at a time.
+        Raises :class:`DuplicateIdError` when a record in ``add`` has the id
+        of a record already here (and not removed), and
         :class:`InvalidRecordError` when one in ``remove`` is not here or
         one in ``add`` lacks its id or ``recorded_at``.
         """
@@ -481,7 +487,10 @@ class PlanInputs:
         # last, smaller parts
         intents, one_offs = self._intent_parts, self._one_off_parts
         if gone:
-            intents, one_offs = _without(intents, gone), _without(one_offs, gone)
+            # each kind's parts lose the ids of its kind only (as its index does)
+            gone_intents = {r.id for r in remove if isinstance(r, Intent)}
+            intents = _without(intents, gone_intents) if gone_intents else intents
+            one_offs = _without(one_offs, gone - gone_intents) if gone - gone_intents else one_offs
         new_intents = tuple(r for r in add if isinstance(r, Intent))
         new_one_offs = tuple(r for r in add if isinstance(r, OneOff))
         out = attrs.evolve(self, intents=(), one_offs=())
