@@ -35,12 +35,14 @@ What is measured (seconds unless said otherwise):
 * ``peak_rss_mb``: the process's peak resident memory (``getrusage``),
   ``records_mb``: what the generated records take (``tracemalloc``, measured
   while generating).
-* ``machine.reference_ms``: how fast the machine ran Python just then, before
-  the full roll and after the last edit: the median of five timings of a
-  fixed piece of pure-Python work that uses nothing of loomcore (dicts,
-  tuples, sorting), so the same on every run of every version. Machines
-  that share their cores run it slower in their slow spells, as they run
-  everything else: runs compare by it.
+* ``machine.reference_ms``: how fast the machine ran Python just then,
+  before loading the store and at the end (after the resizing): the
+  median of five timings of a fixed piece of pure-Python work that uses
+  nothing of loomcore (dicts, tuples, sorting), so the same on every run
+  of every version. Machines that share their cores run it slower in
+  their slow spells, as they run everything else: compare runs whose
+  figures are alike. Two readings at the ends of a run cannot see a
+  spell in its middle.
 
 With ``--store postgres`` a database of its own is created on the server
 of ``--dsn`` (default ``LOOM_PG_DSN``) and dropped at the end. ``--profile
@@ -303,8 +305,16 @@ def _reference_work() -> int:
 
 
 def reference_ms() -> float:
-    """The median of five timings of :func:`_reference_work`, in milliseconds."""
-    return round(1000 * statistics.median(_seconds(_reference_work) for _ in range(5)), 1)
+    """The median of five timings of :func:`_reference_work`, in milliseconds,
+    the collector held off (so a large heap of the process's own does not
+    weigh on it)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return round(1000 * statistics.median(_seconds(_reference_work) for _ in range(5)), 1)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _machine() -> dict[str, Any]:
@@ -411,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     generated, generate_s, records_mb = _generated(sizes, args)
 
     with contextlib.ExitStack() as stack:
+        reference_before = reference_ms()
         started = _time.perf_counter()
         if args.store == "memory":
             store: Store = load_memory(generated, quiet=args.quiet)
@@ -422,7 +433,6 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
             gc.freeze()
             stack.callback(gc.unfreeze)
-        reference_before = reference_ms()
         figures = run(
             store,
             generated,
