@@ -204,9 +204,9 @@ def _with(parts: _Parts, added: tuple[Intent | OneOff, ...]) -> _Parts:
 def _without(parts: _Parts, gone: set[str]) -> _Parts:
     """``parts`` less the records whose ids are in ``gone``. A small part
     that holds one is copied without it; one taken out of a large part
-    (half a million records, copied for one retraction) is named in
-    ``_Parts.gone`` instead, until those are many: then every part is
-    copied once without them."""
+    (every id read and thousands of records copied, for one retraction)
+    is named in ``_Parts.gone`` instead, until those are many: then every
+    part is copied once without them."""
     copied: set[str] = set()
     kept = []
     for part in parts:
@@ -489,8 +489,9 @@ class PlanInputs:
         if gone:
             # each kind's parts lose the ids of its kind only (as its index does)
             gone_intents = {r.id for r in remove if isinstance(r, Intent)}
+            gone_one_offs = gone - gone_intents
             intents = _without(intents, gone_intents) if gone_intents else intents
-            one_offs = _without(one_offs, gone - gone_intents) if gone - gone_intents else one_offs
+            one_offs = _without(one_offs, gone_one_offs) if gone_one_offs else one_offs
         new_intents = tuple(r for r in add if isinstance(r, Intent))
         new_one_offs = tuple(r for r in add if isinstance(r, OneOff))
         out = attrs.evolve(self, intents=(), one_offs=())
