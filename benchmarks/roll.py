@@ -115,6 +115,13 @@ def _seconds(fn: Callable[[], Any]) -> float:
 
 
 def _edit(loom: Loom, n: int, today: date, generated: Generated) -> Record:
+    """The ``n``-th operator change, with the id ``edit-N``: the same plans in
+    every run (a night's changes are recorded at one time, and the one rule
+    breaks such ties by id)."""
+    return attrs.evolve(_change(loom, n, today, generated), id=f"edit-{n}")
+
+
+def _change(loom: Loom, n: int, today: date, generated: Generated) -> Record:
     """The ``n``-th operator change: valid on the store as it stands."""
     window = loom.window()
     for offset in range(3 + n % 7, (window.end - today).days + 1):
@@ -203,9 +210,7 @@ def run(
         nightly.append(_seconds(lambda: loom.roll(clock.at)))
         clock.at = clock.at + timedelta(hours=9)
         for k in range(edits):
-            n = night * edits + k
-            # ids as phases.py gives them: the same plans in every run
-            change = attrs.evolve(_edit(loom, n, day, generated), id=f"edit-{n}")
+            change = _edit(loom, night * edits + k, day, generated)
             edit_times.append(_seconds(lambda c=change: loom.record(c, by="bench")))  # type: ignore[misc]
             by_kind.setdefault(type(change).__name__, []).append(edit_times[-1])
         say(f"night {night}/{nights}: roll {nightly[-1]:.3f} s")

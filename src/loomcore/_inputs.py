@@ -182,6 +182,11 @@ def _joined(parts: _Parts) -> tuple[Any, ...]:
     return tuple(r for r in records if r.id not in gone) if gone else records
 
 
+def _folded(parts: _Parts) -> _Parts:
+    """``parts`` as one part, naming nothing as gone (the same if they are so)."""
+    return parts if len(parts) == 1 and not parts.gone else _Parts((_joined(parts),))
+
+
 def _with(parts: _Parts, added: tuple[Intent | OneOff, ...]) -> _Parts:
     """``parts`` and ``added`` after them, as a binary counter adds: the
     last part is joined with what is added while it is no larger, so parts
@@ -193,7 +198,7 @@ def _with(parts: _Parts, added: tuple[Intent | OneOff, ...]) -> _Parts:
     gone = parts.gone
     if gone and any(r.id in gone for r in added):
         # an id taken out comes back: the record it named is taken out for real
-        parts, gone = _Parts((_joined(parts),)), frozenset()
+        parts, gone = _folded(parts), frozenset()
     kept = list(parts)
     while kept and len(kept[-1]) <= len(added):
         added = kept.pop() + added
@@ -216,9 +221,8 @@ def _without(parts: _Parts, gone: set[str]) -> _Parts:
         if part:
             kept.append(part)
     hidden = parts.gone | (gone - copied)
-    if len(hidden) > _HIDDEN_AT_MOST:
-        return _Parts((_joined(_Parts(kept, hidden)),))
-    return _Parts(kept or [()], hidden)
+    left = _Parts(kept or [()], hidden)
+    return _folded(left) if len(hidden) > _HIDDEN_AT_MOST else left
 
 
 # a part of more records than this is read past rather than copied to take
@@ -261,22 +265,21 @@ class PlanInputs:
     @property
     def intents(self) -> tuple[Intent, ...]:
         """The active intents, as one tuple: in the order given, then as added."""
-        parts = self._intent_parts
-        if len(parts) == 1 and not parts.gone:
-            return parts[0]
-        joined = _joined(parts)
-        object.__setattr__(self, "_intent_parts", _Parts((joined,)))  # one assignment
-        return joined
+        return self._read("_intent_parts")
 
     @property
     def one_offs(self) -> tuple[OneOff, ...]:
         """The active one-offs, as one tuple: in the order given, then as added."""
-        parts = self._one_off_parts
-        if len(parts) == 1 and not parts.gone:
-            return parts[0]
-        joined = _joined(parts)
-        object.__setattr__(self, "_one_off_parts", _Parts((joined,)))
-        return joined
+        return self._read("_one_off_parts")
+
+    def _read(self, name: str) -> tuple[Any, ...]:
+        """The records of the parts held as ``name``, folded into one part
+        for the next reading (one assignment: safe for readers in threads)."""
+        parts: _Parts = getattr(self, name)
+        folded = _folded(parts)
+        if folded is not parts:
+            object.__setattr__(self, name, folded)
+        return folded[0]
 
     def __repr__(self) -> str:
         fields = ("organisation", "timezone", "transport", "catalogue", "holidays")
