@@ -32,6 +32,7 @@ from loomcore import (
     load_scenario,
     scenario_loom,
 )
+from loomcore._records import Intent, OneOff
 from loomcore._serial import INTENT_KINDS, ONE_OFF_KINDS, RECURRENCE_KINDS
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "scenario.json"
@@ -358,6 +359,67 @@ def test_scenario_built_in_python_checks_its_records() -> None:
     twice = Enrolment(id="x", program_id="centre-wed", participant_id="tom-kelly", start=TODAY)
     with pytest.raises(loomcore.DuplicateIdError):
         Scenario(organisation=org, intents=[twice, twice])
+
+
+def every_kind_of_record() -> tuple[list[Intent], list[OneOff]]:
+    """One record of each kind the example lacks, naming its people, bus and programs."""
+    d = date(2026, 10, 5)
+    intents: list[Intent] = [
+        loomcore.StaffUnpin(program_id="centre-wed", staff_id="kim-lee", start=d),
+        loomcore.VehiclePin(program_id="sat-outing", vehicle_id="bus-1", start=d),
+        loomcore.VehicleUnpin(program_id="sat-outing", vehicle_id="bus-1", start=d.replace(day=20)),
+        loomcore.StaffLeave(staff_id="ben-fraser", start=d, end=d.replace(day=9), reason="leave"),
+        loomcore.StaffReturn(staff_id="ben-fraser", start=d.replace(day=8)),
+        loomcore.VehicleMaintenance(
+            vehicle_id="bus-1", start=d.replace(day=12), end=d.replace(day=16)
+        ),
+        loomcore.VehicleReturn(vehicle_id="bus-1", start=d.replace(day=14)),
+    ]
+    one_offs: list[OneOff] = [
+        loomcore.Reschedule(
+            program_id="centre-wed", date=date(2026, 10, 21), to_date=date(2026, 10, 22)
+        ),
+        loomcore.StaffSwap(
+            program_id="centre-wed", date=date(2026, 10, 28), in_staff_id="jas-patel"
+        ),
+    ]
+    return intents, one_offs
+
+
+def test_a_scenario_holds_every_kind_of_record() -> None:
+    base = load_scenario(EXAMPLE)
+    intents, one_offs = every_kind_of_record()
+    scenario = attrs.evolve(
+        base, intents=[*base.intents, *intents], exceptions=[*base.exceptions, *one_offs]
+    )
+    data = json.loads(dump_scenario(scenario))
+    assert {r["kind"] for r in data["intents"]} == set(INTENT_KINDS)
+    assert {r["kind"] for r in data["exceptions"]} == set(ONE_OFF_KINDS)
+    again = load_scenario(data)
+    assert again == scenario
+    loom = planned(again)
+    leave = next(r for r in loom.intents() if isinstance(r, loomcore.StaffLeave))
+    assert leave.program_id == ""
+    assert leave.staff_id == "ben-fraser"
+    swapped = loom.instances(date(2026, 10, 28), date(2026, 10, 28), program_id="centre-wed")
+    assert "jas-patel" in {s.staff_id for s in swapped[0].shifts}
+
+
+def test_a_swap_naming_unknown_staff_is_refused_with_its_path() -> None:
+    data = example()
+    data["exceptions"].append(
+        {"kind": "staff_swap", "program_id": "centre-wed", "date": "2026-10-28",
+         "in_staff_id": "ghost", "out_staff_id": "kim-lee"}
+    )  # fmt: skip
+    with pytest.raises(DocumentError) as caught:
+        load_scenario(data)
+    last = len(data["exceptions"]) - 1
+    assert caught.value.path == f"exceptions[{last}].in_staff_id"
+    assert "'ghost'" in str(caught.value)
+    data["exceptions"][-1] |= {"in_staff_id": "jas-patel", "out_staff_id": "nobody"}
+    with pytest.raises(DocumentError) as out:
+        load_scenario(data)
+    assert out.value.path == f"exceptions[{last}].out_staff_id"
 
 
 def test_export_document_keeps_days_in_range() -> None:

@@ -13,7 +13,7 @@ Pure functions the service uses when recording, retracting and rolling:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, time, timedelta
 
 from ._errors import (
@@ -49,6 +49,7 @@ __all__ = [
     "check_references",
     "days_between",
     "describe",
+    "unknown_references",
     "validate_record",
 ]
 
@@ -115,16 +116,30 @@ _REFERENCES: tuple[tuple[str, str, type[UnknownIdError]], ...] = (
 )
 
 
+def unknown_references(
+    organisation: Organisation, record: Record
+) -> Iterator[tuple[str, UnknownIdError]]:
+    """``(attribute, error)`` for every id ``record`` names that ``organisation`` lacks.
+
+    The program first (leave and maintenance name none), then participant,
+    staff (``staff_id``, a swap's ``in_staff_id`` and ``out_staff_id``),
+    vehicle and venue. Empty optional ids (a swap's ``out_staff_id``) name
+    nothing.
+    """
+    known = _known(organisation)
+    if not isinstance(record, RESOURCE_INTENTS) and record.program_id not in known["programs"]:
+        yield "program_id", UnknownProgramError(record.program_id)
+    for attribute, field, error in _REFERENCES:
+        value = getattr(record, attribute, None)
+        if value and value not in known[field]:
+            yield attribute, error(value)
+
+
 def check_references(organisation: Organisation, records: Iterable[Record]) -> None:
     """Raise for the first record that names something the organisation lacks."""
-    known = _known(organisation)
     for r in records:
-        if not isinstance(r, RESOURCE_INTENTS) and r.program_id not in known["programs"]:
-            raise UnknownProgramError(r.program_id)
-        for attribute, field, error in _REFERENCES:
-            value = getattr(r, attribute, None)
-            if value and value not in known[field]:
-                raise error(value)
+        for _, error in unknown_references(organisation, r):
+            raise error
 
 
 # the ids of the organisation last asked about, by kind: an operator's

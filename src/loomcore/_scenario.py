@@ -37,17 +37,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 from cattrs.errors import AttributeValidationNote
 
+from ._changes import unknown_references
 from ._errors import (
     DocumentError,
     DuplicateIdError,
     InvalidRecordError,
     InvalidWindowError,
     LoomError,
-    UnknownIdError,
-    UnknownParticipantError,
-    UnknownProgramError,
-    UnknownStaffError,
-    UnknownVehicleError,
     UnknownVenueError,
 )
 from ._model import Organisation, Participant, Program, Staff, Vehicle, Venue
@@ -184,25 +180,17 @@ def _record_faults(
     org: Organisation, intents: Sequence[Intent], exceptions: Sequence[OneOff]
 ) -> Iterator[tuple[str, LoomError]]:
     """``(path, error)`` for every duplicate record id or unknown reference, in order."""
-    known: dict[str, tuple[type[UnknownIdError], set[str]]] = {
-        "program_id": (UnknownProgramError, {p.id for p in org.programs}),
-        "participant_id": (UnknownParticipantError, {p.id for p in org.participants}),
-        "staff_id": (UnknownStaffError, {s.id for s in org.staff}),
-        "vehicle_id": (UnknownVehicleError, {v.id for v in org.vehicles}),
-        "venue_id": (UnknownVenueError, {v.id for v in org.venues}),
-    }
     seen: set[str] = set()
-    for path, record in (
+    records: list[tuple[str, Record]] = [
         *((f"intents[{i}]", r) for i, r in enumerate(intents)),
         *((f"exceptions[{i}]", r) for i, r in enumerate(exceptions)),
-    ):
+    ]
+    for path, record in records:
         if record.id and record.id in seen:
             yield f"{path}.id", DuplicateIdError("record", record.id)
         seen.add(record.id)
-        for field, (error, ids) in known.items():
-            value = getattr(record, field, None)
-            if value is not None and value not in ids:
-                yield f"{path}.{field}", error(value)
+        for attribute, error in unknown_references(org, record):
+            yield f"{path}.{attribute}", error
 
 
 _COLLECTIONS: tuple[tuple[str, str], ...] = (
