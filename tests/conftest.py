@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from loomcore import _parallel
 
 # tests/ holds shared helpers (builders, strategies) imported by plain name.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -110,3 +114,30 @@ def paused_before(engine: Any, statement: str) -> tuple[threading.Event, threadi
 
     event.listen(engine, "before_cursor_execute", hook)
     return reached, go
+
+
+@pytest.fixture
+def helper_first(monkeypatch: pytest.MonkeyPatch) -> list[date]:
+    """This process claims no day before a helper has claimed one (which a
+    helper, a second or so in starting, otherwise may never do in a test's
+    few days; the test fails if none has within a minute). Gives the days
+    whose plans came from a helper, as they come."""
+    mine = _parallel._Helpers.mine
+    take = _parallel._Helpers.take
+    from_helpers: list[date] = []
+
+    def after_a_helper(self: _parallel._Helpers, day: date) -> bool:
+        deadline = time.monotonic() + 60
+        while self._bounds[1] == len(self._at):
+            if time.monotonic() > deadline:
+                pytest.fail("no helper claimed a day within a minute")
+            time.sleep(0.01)
+        return mine(self, day)
+
+    def taken(self: _parallel._Helpers, day: date) -> Any:
+        from_helpers.append(day)
+        return take(self, day)
+
+    monkeypatch.setattr(_parallel._Helpers, "mine", after_a_helper)
+    monkeypatch.setattr(_parallel._Helpers, "take", taken)
+    return from_helpers

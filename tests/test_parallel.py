@@ -7,7 +7,6 @@ import itertools
 import multiprocessing
 import os
 import pickle
-import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, NoReturn
@@ -62,21 +61,6 @@ def inputs() -> PlanInputs:
     )
 
 
-@pytest.fixture
-def helper_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    """This process claims no day before a helper has claimed one (which
-    the helper, a second or so in starting, otherwise may never do)."""
-    mine = _parallel._Helpers.mine
-
-    def after_a_helper(self: _parallel._Helpers, day: date) -> bool:
-        deadline = time.monotonic() + 60
-        while self._bounds[1] == len(self._at) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return mine(self, day)
-
-    monkeypatch.setattr(_parallel._Helpers, "mine", after_a_helper)
-
-
 class Failing:
     """Inputs that fail in a helper at the first thing a plan reads of them:
     ``exit`` ends the helper's process, else an error is raised."""
@@ -92,20 +76,24 @@ class Failing:
         raise ValueError(f"these inputs have no {name}")
 
 
-def test_workers_plan_the_very_plans_of_one_process() -> None:
+def test_workers_plan_the_very_plans_of_one_process(helper_first: list[date]) -> None:
     records()
     _routing._forget()
     alone = [plan_day(inputs(), d) for d in DAYS]
     assert any(run for plan in alone for inst in plan.instances for run in inst.bus_runs)
     _routing._forget()
     assert list(plan_days(inputs(), DAYS, workers=2)) == alone
+    assert helper_first  # some of those plans came from a helper
     assert list(plan_days(inputs(), DAYS)) == alone
 
 
-def test_what_workers_work_out_is_remembered_here(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_what_workers_work_out_is_remembered_here(
+    monkeypatch: pytest.MonkeyPatch, helper_first: list[date]
+) -> None:
     held = inputs()
     _routing._forget()  # all that is remembered below was worked out in the workers
     plans = list(plan_days(held, DAYS, workers=2))
+    assert helper_first  # the days below include a helper's
     assert len(_routing._SEARCHES) > 0
     assert held._memos  # each day's instances and billing, by program
 
@@ -131,9 +119,10 @@ def test_days_planned_before_are_planned_here(monkeypatch: pytest.MonkeyPatch) -
     assert list(plan_days(held, DAYS[:7], workers=2)) == first
 
 
+@pytest.mark.usefixtures("helper_first")
 def test_closing_early_stops_the_workers() -> None:
     plans = plan_days(inputs(), DAYS, workers=2)
-    first = next(plans)
+    first = next(plans)  # by then a helper has claimed the last day, and plans it
     plans.close()
     assert first.date == DAYS[0]
     assert not multiprocessing.active_children()
@@ -146,7 +135,9 @@ def test_workers_below_one_are_refused() -> None:
         Loom(workers=0)
 
 
-def test_a_loom_with_workers_keeps_the_window_a_loom_without_would() -> None:
+def test_a_loom_with_workers_keeps_the_window_a_loom_without_would(
+    helper_first: list[date],
+) -> None:
     stored = []
     for workers in (1, 2):
         _routing._forget()
@@ -161,6 +152,7 @@ def test_a_loom_with_workers_keeps_the_window_a_loom_without_would() -> None:
         stored.append([(d.plan, d.revision) for d in loom.store.planned_days()])
     assert stored[0] == stored[1]
     assert len(stored[0]) >= 6 * 7
+    assert helper_first  # days of the loom with workers came from a helper
 
 
 @pytest.mark.usefixtures("helper_first")
@@ -246,7 +238,9 @@ def test_inputs_that_cannot_be_packed_fail_with_their_own_error_alone(
     assert "Traceback" not in capfd.readouterr().err
 
 
-def test_a_roll_with_helpers_stopped_early_writes_the_first_days_and_stops_them() -> None:
+def test_a_roll_with_helpers_stopped_early_writes_the_first_days_and_stops_them(
+    helper_first: list[date],
+) -> None:
     stored = []
     for workers in (2, 1):
         _routing._forget()
@@ -263,6 +257,7 @@ def test_a_roll_with_helpers_stopped_early_writes_the_first_days_and_stops_them(
         stored.append([(d.plan, d.revision) for d in loom.store.planned_days()])
     assert stored[0] == stored[1]
     assert len(stored[0]) == 8 * 7
+    assert helper_first  # the second roll with helpers had some days planned there
 
 
 def test_an_error_that_cannot_be_sent_from_a_helper_comes_as_a_runtime_error() -> None:
