@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from loomcore import (
+    Enrolment,
     Location,
     Loom,
     MemoryStore,
     Organisation,
     Participant,
+    PlanInputs,
     Program,
+    Record,
     Staff,
     StaffingRule,
     Store,
     Vehicle,
     Venue,
     Weekly,
+    plan_day,
 )
 
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -136,7 +141,40 @@ def seed_organisation() -> Organisation:
     )
 
 
-def make_loom(clock: Clock, weeks: int = 6, store: Store | None = None) -> Loom:
+def make_loom(
+    clock: Clock, weeks: int = 6, store: Store | None = None, records: Sequence[Record] = ()
+) -> Loom:
     loom = Loom(store if store is not None else MemoryStore(), clock=clock)
-    loom.load(seed_organisation(), weeks=weeks, by="setup")
+    loom.load(seed_organisation(), records, weeks=weeks, by="setup")
     return loom
+
+
+def enrolments(start: date) -> list[Record]:
+    """Eight participants (half of them riding the bus) in the two programs with transport."""
+    return [
+        Enrolment(program_id=program, participant_id=f"p{i:02d}", start=start)
+        for program in ("centre-wed", "sat-adventure")
+        for i in range(1, 9)
+    ]
+
+
+def assert_window_from_scratch(loom: Loom, now: datetime | None = None) -> None:
+    """At ``now`` (default: the loom's clock) the window is healthy, every day
+    of it is stored, and each equals the plan made afresh from the store's
+    records: new inputs, nothing the loom remembers."""
+    health = loom.health(now)
+    assert (health.status, health.missing_days, health.stale_days) == ("ok", (), ())
+    window = health.window
+    records = loom.store.load_records(date.min, date.max)
+    inputs = PlanInputs(
+        organisation=loom.store.organisation(),
+        timezone=loom.timezone,
+        transport=loom.transport,
+        catalogue=loom.catalogue,
+        intents=records.intents,
+        one_offs=records.one_offs,
+    )
+    stored = {p.date: p.plan for p in loom.store.planned_days(window.start, window.end)}
+    assert sorted(stored) == list(window.days())
+    for day in window.days():
+        assert stored[day] == plan_day(inputs, day), day

@@ -18,18 +18,16 @@ import pytest
 from sqlalchemy import create_engine, text
 
 import loomcore_pg._store as pg_store
-from builders import Clock, local, seed_organisation
+from builders import Clock, assert_window_from_scratch, local, seed_organisation
 from conftest import clean_database, paused_before
 from loomcore import (
     DayPlan,
     Enrolment,
     Loom,
-    PlanInputs,
     PlannedDay,
     ProgramChange,
     RollEntry,
     StoreUnavailableError,
-    plan_day,
 )
 from loomcore_pg import PostgresStore
 
@@ -40,22 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def store(pg_engine: Any) -> PostgresStore:
     clean_database(pg_engine)
     return PostgresStore(pg_engine)
-
-
-def assert_window_is_from_scratch(loom: Loom) -> None:
-    retracted = {r.target_id for r in loom.store.retractions()}
-    records = loom.store.load_records(date.min, date.max)
-    inputs = PlanInputs(
-        organisation=loom.store.organisation(),
-        catalogue=loom.catalogue,
-        intents=[r for r in records.intents if r.id not in retracted],
-        one_offs=[r for r in records.one_offs if r.id not in retracted],
-    )
-    window = loom.window()
-    stored = {p.date: p.plan for p in loom.store.planned_days(window.start, window.end)}
-    assert sorted(stored) == list(window.days())
-    for day in window.days():
-        assert stored[day] == plan_day(inputs, day), day
 
 
 def test_200_concurrent_edits_while_a_roll_runs(store: PostgresStore, pg_engine: Any) -> None:
@@ -109,7 +91,7 @@ def test_200_concurrent_edits_while_a_roll_runs(store: PostgresStore, pg_engine:
     assert sorted(done) == sorted(f"edit-{n}" for n in range(200))
     assert {r.id for r in store.records()} >= set(done)  # no lost write
     assert len([a for a in store.audit_log() if a.action == "record"]) == 200
-    assert_window_is_from_scratch(setup)
+    assert_window_from_scratch(setup)
 
 
 def test_connection_killed_mid_roll_leaves_no_half_day(
@@ -150,7 +132,7 @@ def test_connection_killed_mid_roll_leaves_no_half_day(
     assert [e.status for e in loom.roll_log()] == ["failed", "ok"]
     assert "StoreUnavailableError" in loom.roll_log()[0].error
     assert store.get_day(victim).plan.instances  # type: ignore[union-attr]
-    assert_window_is_from_scratch(loom)
+    assert_window_from_scratch(loom)
 
 
 ROLLER = textwrap.dedent(

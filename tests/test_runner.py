@@ -8,17 +8,19 @@ the number of sleeps.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 import time as real_time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NoReturn
 
 import pytest
 
-from builders import SYDNEY, Clock, make_loom
+from builders import SYDNEY, Clock, assert_window_from_scratch, enrolments, make_loom
 from loomcore import (
     Loom,
     MemoryStore,
@@ -253,7 +255,9 @@ class Sim:
     def __init__(self, start: datetime, weeks: int = 2, store: MemoryStore | None = None) -> None:
         self.clock = Clock(start.replace(tzinfo=None))
         self.store = store if store is not None else MemoryStore()
-        self.loom = make_loom(self.clock, weeks=weeks, store=self.store)
+        self.loom = make_loom(
+            self.clock, weeks=weeks, store=self.store, records=enrolments(start.date())
+        )
         self.alerts: list[RunnerAlert] = []
         self.sleeps = 0
         self.on_sleep: Callable[[], None] | None = None
@@ -276,16 +280,6 @@ class Sim:
 
 def local_times(entries: list[RollEntry]) -> list[datetime]:
     return [e.started_at.astimezone(SYDNEY) for e in entries]
-
-
-def assert_window_complete(loom: Loom, now: datetime) -> None:
-    """Every window day is stored, and equal to its plan made now from scratch."""
-    health = loom.health(now)
-    assert (health.status, health.missing_days, health.stale_days) == ("ok", (), ())
-    window = health.window
-    stored = {p.date: p.plan for p in loom.store.planned_days(window.start, window.end)}
-    assert sorted(stored) == list(window.days())
-    assert [stored[d] for d in window.days()] == loom.preview(window.start, window.end)
 
 
 @pytest.mark.parametrize(
@@ -319,7 +313,7 @@ def test_one_roll_and_one_check_per_local_day_across_dst(
     assert [t.date() for t in checks] == days[:-1] + [days[-1]] * (end.hour >= 9)
     assert {t.time() for t in checks} == {time(9, 0)}
     assert sim.alerts == []
-    assert_window_complete(sim.loom, end)
+    assert_window_from_scratch(sim.loom, end)
 
 
 def test_a_store_failing_mid_roll_leaves_no_half_day_retries_and_recovers() -> None:
@@ -357,7 +351,7 @@ def test_a_store_failing_mid_roll_leaves_no_half_day_retries_and_recovers() -> N
         ("retry", "ok", 3),  # after midnight: 8 Oct's new day too, so no 00:05 roll
     ]
     assert runner.state.failures == 0
-    assert_window_complete(sim.loom, at(10, 8, 1, 0))
+    assert_window_from_scratch(sim.loom, at(10, 8, 1, 0))
 
 
 def test_the_clock_jumping_three_days_forward_gives_one_catch_up_roll() -> None:
@@ -377,31 +371,55 @@ def test_the_clock_jumping_three_days_forward_gives_one_catch_up_roll() -> None:
         (jumped[0], 3),  # one roll at the first wake-up plans the three missed days
         (at(10, 8, 0, 5), 1),
     ]
-    assert_window_complete(sim.loom, at(10, 8, 12, 0))
+    assert_window_from_scratch(sim.loom, at(10, 8, 12, 0))
 
 
-def test_two_runners_at_once_make_one_roll() -> None:
+def test_two_runners_at_once_make_one_roll(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock(at(10, 3, 23, 50).replace(tzinfo=None))
     store = MemoryStore()
     make_loom(clock, weeks=2, store=store)
+    alerts: list[RunnerAlert] = []
     runners = [
-        Runner(Loom(store, clock=clock), name=f"roller-{n}", alert=fail_on_alert) for n in (1, 2)
+        Runner(Loom(store, clock=clock), name=f"roller-{n}", alert=alerts.append) for n in (1, 2)
     ]
     for r in runners:
         assert r.run_pending().kind == "roll"
     clock.set_local(2026, 10, 4, 0, 5)
-    barrier = threading.Barrier(2)
+    # the roll that takes the lock first holds it until the other has asked
+    # for it, and a while longer: a lock that let both in would be caught
+    asking = itertools.count(1)
+    both_asked = threading.Event()
+    holding: list[str] = []
+    most_holding = 0
+    roll_lock = store.roll_lock
 
-    def both(r: Runner) -> None:
-        barrier.wait(timeout=5)
-        r.run_pending()
+    @contextmanager
+    def watched() -> Iterator[None]:
+        nonlocal most_holding
+        if next(asking) == 2:
+            both_asked.set()
+        with roll_lock():
+            holding.append(threading.current_thread().name)
+            most_holding = max(most_holding, len(holding))
+            try:
+                assert both_asked.wait(timeout=10), "the other runner never asked for the lock"
+                real_time.sleep(0.2)
+                yield
+            finally:
+                holding.pop()
 
-    threads = [threading.Thread(target=both, args=(r,)) for r in runners]
+    monkeypatch.setattr(store, "roll_lock", watched)
+    threads = [threading.Thread(target=r.run_pending) for r in runners]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=10)
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+    monkeypatch.undo()
+    assert most_holding == 1
+    assert alerts == []
     log = store.roll_log()
+    assert {e.status for e in log} == {"ok"}
     assert sorted((e.by, e.days_planned) for e in log) in (
         [("roller-1", 0), ("roller-2", 1)],
         [("roller-1", 1), ("roller-2", 0)],
@@ -626,11 +644,24 @@ def test_a_manual_roll_from_another_thread_wakes_the_loop() -> None:
     clock = Clock(at(10, 4, 0, 1).replace(tzinfo=None))
     loom = make_loom(clock, weeks=2)
     runner = Runner(loom, alert=fail_on_alert, max_sleep=timedelta(hours=1))
+    waits: list[float | None] = []  # what the loop decided at each turn
+    step = runner._step
+
+    def watched(until: datetime | None) -> float | None:
+        waits.append(step(until))
+        return waits[-1]
+
+    runner._step = watched  # type: ignore[method-assign]
     runner.start_thread()
     try:
-        wait_until(lambda: runner.state.started)
+        wait_until(lambda: len(waits) == 2)
+        assert waits == [0.0, 4 * 60.0]  # started, then waiting (really) for the 00:05 roll
         clock.set_local(2026, 10, 4, 0, 6)
         runner.roll_now(by="alice")
+        # woken, the loop decides again at once: the roll is done, the 09:00
+        # check is next (an hour's wait at most)
+        wait_until(lambda: len(waits) == 3)
+        assert waits[2] == 3600.0
         assert runner.next_action().at == at(10, 4, 9, 0)
     finally:
         runner.stop()

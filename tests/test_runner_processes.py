@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import text
 
 import loomcore_pg._store as pg_store
-from builders import SYDNEY, Clock, local, seed_organisation
+from builders import SYDNEY, Clock, assert_window_from_scratch, local, seed_organisation
 from conftest import clean_database
 from loomcore import Enrolment, Loom
 from loomcore._cli import main
@@ -41,16 +41,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def store(pg_engine: Any) -> PostgresStore:
     clean_database(pg_engine)
     return PostgresStore(pg_engine)
-
-
-def assert_window_complete(loom: Loom, now: datetime) -> None:
-    """Every window day is stored, and equal to its plan made now from scratch."""
-    health = loom.health(now)
-    assert (health.status, health.missing_days, health.stale_days) == ("ok", (), ())
-    window = health.window
-    stored = {p.date: p.plan for p in loom.store.planned_days(window.start, window.end)}
-    assert sorted(stored) == list(window.days())
-    assert [stored[d] for d in window.days()] == loom.preview(window.start, window.end)
 
 
 # --------------------------------------------------------------------------- several processes
@@ -140,7 +130,7 @@ def test_three_processes_roll_exactly_once_a_night(
         assert max(Counter(e.by for e in rolls).values()) == 1, night  # never twice
     new_days = [e.window_end for e in log if e.days_planned]
     assert new_days == [d + timedelta(days=13) for d in NIGHTS]  # no day planned twice
-    assert_window_complete(Loom(store), datetime(2026, 10, 6, 0, 30, tzinfo=SYDNEY))
+    assert_window_from_scratch(Loom(store), datetime(2026, 10, 6, 0, 30, tzinfo=SYDNEY))
 
 
 # --------------------------------------------------------------------------- a connection lost
@@ -203,7 +193,7 @@ def test_connection_lost_mid_roll_is_alerted_retried_and_recovered(
     ]
     assert rows_of_victim() == 1
     assert runner.status().status == "ok"
-    assert_window_complete(loom, local(2026, 10, 8, 1, 0))
+    assert_window_from_scratch(loom, local(2026, 10, 8, 1, 0))
 
 
 # --------------------------------------------------------------------------- the command
@@ -252,7 +242,11 @@ def test_roll_now_and_regenerate_are_logged_with_who_asked(
 
 
 def test_roll_now_plans_a_new_window_in_workers_as_in_one_process(
-    loaded: Loom, pg_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    loaded: Loom,
+    pg_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    helper_first: list[date],
 ) -> None:
     import loomcore._service as service
     from loomcore._parallel import plan_days  # the one _service imported
@@ -269,6 +263,7 @@ def test_roll_now_plans_a_new_window_in_workers_as_in_one_process(
     assert main(["roll-now", "--dsn", pg_url, "--workers", "2"]) == 0
     assert capsys.readouterr().out.startswith("manual ok: 14 days planned")
     assert asked == [2]
+    assert helper_first  # some days were planned by a helper
     assert {d.date: d.plan for d in loaded.store.planned_days()} == before
 
 
@@ -296,7 +291,8 @@ def test_roller_runs_until_a_signal_then_exits_cleanly(
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=read_lines, args=(proc.stderr, lines), daemon=True).start()
+    reader = threading.Thread(target=read_lines, args=(proc.stderr, lines), daemon=True)
+    reader.start()
     seen: list[str] = []
     try:
         deadline = real_time.monotonic() + 30
@@ -313,7 +309,8 @@ def test_roller_runs_until_a_signal_then_exits_cleanly(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    real_time.sleep(0.05)
+    reader.join(timeout=10)  # it ends at the end of the process's output
+    assert not reader.is_alive()
     while not lines.empty():
         seen.append(lines.get())
     log = "".join(seen)
