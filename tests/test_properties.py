@@ -39,6 +39,7 @@ from loomcore import (
     Weekly,
     Withdrawal,
     _inputs,
+    _routing,
     plan_day,
     shipped_catalogue,
 )
@@ -203,7 +204,10 @@ def test_plan_day_is_pure_and_independent_of_recording_order(
     shuffled = inputs_of(shuffled_org, shuffled_records)
     for d in days_in_range():
         plan = plan_day(inputs, d)
-        assert plan_day(inputs, d) == plan
+        assert plan_day(inputs, d) == plan  # remembered
+        _routing._forget()
+        assert plan_day(inputs_of(organisation, records), d) == plan  # afresh
+        _routing._forget()
         assert plan_day(shuffled, d) == plan
 
 
