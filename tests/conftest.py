@@ -21,6 +21,24 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 PG_DSN = os.environ.get("LOOM_PG_DSN", "")
 NO_PG = "LOOM_PG_DSN is not set: the Postgres tests need a server (see docs/postgres.md)"
+# Set by CI (.ci/run): a run that skips any test fails, so that a missing
+# database or a test skipping itself cannot pass for green.
+NO_SKIPS = os.environ.get("LOOM_NO_SKIPS", "") not in ("", "0")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    skipped = terminalreporter.stats.get("skipped", [])
+    if NO_SKIPS and skipped:
+        terminalreporter.write_line(
+            f"LOOM_NO_SKIPS is set and {len(skipped)} tests were skipped: failing the run",
+            red=True,
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if NO_SKIPS and exitstatus == 0 and reporter is not None and reporter.stats.get("skipped"):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _engine(dsn: str, **kw: Any) -> Any:
