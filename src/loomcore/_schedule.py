@@ -211,9 +211,9 @@ def due(now: datetime, done: date | None, at: time, zone: ZoneInfo) -> datetime:
 def next_action(now: datetime, state: RunnerState, schedule: RollSchedule) -> RunnerAction:
     """The runner's next action and when it is due. Pure: no clock, no store.
 
-    In order: a runner that has not started reads the store's health at
-    once; a pending retry comes next (``retry_after`` after the latest
-    failure); otherwise the next of the nightly roll (``roll_at`` local, on
+    In order: a pending retry first (``retry_after`` after the latest
+    failure; a retry is a roll, also after a start that failed); a runner
+    that has not started reads the store's health at once; otherwise the next of the nightly roll (``roll_at`` local, on
     the day after ``state.rolled_for``) and the morning check (``verify_at``
     local, on the day after ``state.verified_for``), the roll first when
     both are due. A roll or check overdue by several days is due once, at
