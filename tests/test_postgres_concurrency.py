@@ -192,7 +192,9 @@ def test_batches_of_days_given_in_any_order_exports_and_deletes_never_deadlock(
     # the same days the other way round, an exporter and a purger wait for
     # each other, but none is chosen to fail by the deadlock detector. The
     # writers move on a day each round, so there are new days (and ledger
-    # days) to purge and export all along.
+    # days) to purge and export all along. A stress run: it finds a deadlock
+    # only if the threads happen to meet in the wrong order; the cases that
+    # once deadlocked are made to happen step by step in the tests below.
     clean_database(pg_engine)
     setup = PostgresStore(pg_engine)
     setup.set_organisation(seed_organisation())
