@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, time
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,7 @@ from loomcore import (
     ProgramChange,
     Reschedule,
     RRule,
+    Staff,
     StaffPin,
     Store,
     UnknownParticipantError,
@@ -40,8 +42,10 @@ from loomcore import (
     UnknownStaffError,
     UnknownVehicleError,
     UnknownVenueError,
+    Vehicle,
     VehiclePin,
     Venue,
+    Weekday,
     Weekly,
     window_for,
 )
@@ -277,6 +281,8 @@ def _program(**kw: object) -> Program:
 
 
 # (description, builder, error, text the message must contain)
+A_DATE_AS_TEXT: Any = "2026-10-07"  # what a caller who skipped parsing passes
+
 BAD_VALUES: list[tuple[str, Callable[[], object], type[LoomError], str]] = [
     (
         "intent ends before it starts",
@@ -298,6 +304,38 @@ BAD_VALUES: list[tuple[str, Callable[[], object], type[LoomError], str]] = [
     ),
     ("no weekdays", lambda: Weekly(weekdays=[]), InvalidRecordError, "weekday"),
     ("unknown weekday", lambda: Weekly(weekdays=["XX"]), InvalidRecordError, "'XX'"),
+    ("a weekday's first letters", lambda: Weekly(weekdays=["frog"]), InvalidRecordError, "'frog'"),
+    ("weekdays in one string", lambda: Weekly(weekdays=["MO,WE"]), InvalidRecordError, "'MO,WE'"),
+    (
+        "unknown week start",
+        lambda: RRule(rule="FREQ=WEEKLY", dtstart=WED, wkst="XX"),
+        InvalidRecordError,
+        "'XX'",
+    ),
+    (
+        "intent starting at a datetime",
+        lambda: Enrolment(program_id="p", participant_id="a", start=datetime(2026, 10, 7, 9)),
+        InvalidRecordError,
+        "Enrolment.start must be a date",
+    ),
+    (
+        "intent ending at a text",
+        lambda: Enrolment(program_id="p", participant_id="a", start=WED, end=A_DATE_AS_TEXT),
+        InvalidRecordError,
+        "Enrolment.end must be a date",
+    ),
+    (
+        "exception dated by a text",
+        lambda: Absence(program_id="p", participant_id="a", date=A_DATE_AS_TEXT),
+        InvalidRecordError,
+        "Absence.date must be a date",
+    ),
+    (
+        "program active from a datetime",
+        lambda: _program(active_from=datetime(2026, 1, 1)),
+        InvalidRecordError,
+        "Program.active_from must be a date",
+    ),
     (
         "fortnight week C",
         lambda: Fortnightly(weekdays=["MO"], anchor=WED, week="C"),
@@ -327,6 +365,30 @@ BAD_VALUES: list[tuple[str, Callable[[], object], type[LoomError], str]] = [
         lambda: Participant(id="a", name="A", ndis_number="12"),
         InvalidRecordError,
         "'a'",
+    ),
+    (
+        "supervision weight not a number",
+        lambda: Participant(id="a", name="A", supervision_weight="NaN"),
+        InvalidRecordError,
+        "supervision_weight must be a finite number",
+    ),
+    (
+        "infinite supervision weight",
+        lambda: Participant(id="a", name="A", supervision_weight="Infinity"),
+        InvalidRecordError,
+        "supervision_weight must be a finite number",
+    ),
+    (
+        "hours a day as a word",
+        lambda: Staff(id="s", name="S", max_hours_per_day="abc"),
+        InvalidRecordError,
+        "max_hours_per_day must be a finite number, got 'abc'",
+    ),
+    (
+        "infinite cost per km",
+        lambda: Vehicle(id="v", name="V", seats=4, cost_per_km="inf"),
+        InvalidRecordError,
+        "cost_per_km must be a finite number",
     ),
     (
         "negative capacity",
@@ -393,6 +455,12 @@ def test_bad_values_are_refused_when_built(
     with pytest.raises(error) as info:
         build()
     assert text in str(info.value)
+
+
+def test_weekdays_are_taken_by_code_short_or_full_name_in_any_case() -> None:
+    names = ["we", "Wed", "WEDNESDAY", " wednesday ", 2, Weekday.WE]
+    assert {day for name in names for day in Weekly(weekdays=[name]).weekdays} == {Weekday.WE}
+    assert RRule(rule="FREQ=WEEKLY;INTERVAL=2", dtstart=WED, wkst="sunday").wkst == Weekday.SU
 
 
 def test_a_naive_clock_is_refused() -> None:

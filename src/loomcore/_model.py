@@ -17,7 +17,7 @@ import attrs
 
 from ._billing import BillingSettings
 from ._errors import DuplicateIdError, InvalidRecordError, UnknownVenueError
-from ._recurrence import Recurrence, Weekday, to_weekday
+from ._recurrence import Recurrence, Weekday, check_date, to_weekday
 
 __all__ = [
     "Availability",
@@ -51,11 +51,26 @@ def _non_negative(inst: object, attribute: attrs.Attribute[int], value: int) -> 
 
 
 def _decimal(value: object) -> Decimal:
-    # via str, so 1.1 means 1.1 and not its binary approximation
+    # via str, so 1.1 means 1.1 and not its binary approximation; what is
+    # not a number is kept as given, for _finite to refuse by its field
     try:
         return Decimal(str(value)) if isinstance(value, float) else Decimal(value)  # type: ignore[arg-type]
     except (ArithmeticError, TypeError, ValueError):
-        raise InvalidRecordError(f"not a number: {value!r}", field="supervision_weight") from None
+        return value  # type: ignore[return-value]
+
+
+def _finite(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """An attrs validator: a finite number (``None`` too where that is the default)."""
+    if value is None and attribute.default is None:
+        return
+    if not isinstance(value, Decimal) or not value.is_finite():
+        owner = getattr(inst, "id", "")
+        raise InvalidRecordError(
+            f"{type(inst).__name__.lower()} {owner!r}: {attribute.name} must be a finite "
+            f"number, got {value!r}",
+            record_id=owner,
+            field=attribute.name,
+        )
 
 
 def _degrees(value: object) -> float:
@@ -102,7 +117,9 @@ class Participant:
     pickup: Location | None = None
     needs_transport: bool = False
     wheelchair: bool = False
-    supervision_weight: Decimal = attrs.field(default=Decimal(1), converter=_decimal)
+    supervision_weight: Decimal = attrs.field(
+        default=Decimal(1), converter=_decimal, validator=_finite
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.ndis_number and not (self.ndis_number.isdigit() and len(self.ndis_number) == 9):
@@ -159,7 +176,7 @@ class Staff:
     driver: bool = False
     availability: tuple[Availability, ...] = attrs.field(default=(), converter=_availability)
     max_hours_per_day: Decimal | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_decimal)
+        default=None, converter=attrs.converters.optional(_decimal), validator=_finite
     )
 
     def available(self, weekday: int, start: time, end: time) -> bool:
@@ -185,7 +202,7 @@ class Vehicle:
     depot: Location | None = None
     kind: str = attrs.field(default="bus")
     cost_per_km: Decimal | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_decimal)
+        default=None, converter=attrs.converters.optional(_decimal), validator=_finite
     )
 
     @kind.validator
@@ -253,8 +270,8 @@ class Program:
     staffing: StaffingRule = attrs.field(factory=StaffingRule)
     transport: bool = False
     billing: BillingSettings = attrs.field(factory=BillingSettings)
-    active_from: date
-    active_until: date | None = None
+    active_from: date = attrs.field(validator=check_date)
+    active_until: date | None = attrs.field(default=None, validator=check_date)
 
     def __attrs_post_init__(self) -> None:
         if self.end_time <= self.start_time:

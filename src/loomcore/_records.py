@@ -26,7 +26,7 @@ import attrs
 from ._billing import ItemChoice
 from ._errors import InvalidDateRangeError, InvalidRecordError
 from ._model import StaffingRule
-from ._recurrence import Recurrence
+from ._recurrence import Recurrence, check_date
 
 __all__ = [
     "Absence",
@@ -91,8 +91,8 @@ class Intent(_Recorded):
     """
 
     program_id: str = attrs.field(validator=_nonblank)
-    start: date
-    end: date | None = None
+    start: date = attrs.field(validator=check_date)
+    end: date | None = attrs.field(default=None, validator=check_date)
 
     def __attrs_post_init__(self) -> None:
         if self.end is not None and self.end < self.start:
@@ -292,7 +292,7 @@ class OneOff(_Recorded):
     """
 
     program_id: str = attrs.field(validator=_nonblank)
-    date: date
+    date: date = attrs.field(validator=check_date)
 
     def dates(self) -> tuple[dt.date, ...]:
         """Every date whose plan this one-off can change."""
@@ -320,7 +320,7 @@ class Absence(OneOff):
     participant_id: str = attrs.field(validator=_nonblank)
     reason: str = ""
     reason_code: str = attrs.field(default="NSDO")
-    notified_on: date | None = None
+    notified_on: date | None = attrs.field(default=None, validator=check_date)
     no_show: bool = False
 
     @reason_code.validator
@@ -404,7 +404,7 @@ class Reschedule(OneOff):
     given here when they are.
     """
 
-    to_date: date
+    to_date: date = attrs.field(validator=check_date)
     start_time: time | None = None
     end_time: time | None = None
     venue_id: str | None = None

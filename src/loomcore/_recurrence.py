@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import attrs
 from dateutil import rrule as _rrule
@@ -44,18 +45,50 @@ class Weekday(enum.IntEnum):
     SU = 6
 
 
-def to_weekday(value: object) -> Weekday:
-    """A weekday from a :class:`Weekday`, a name (``"WE"``, ``"wednesday"``) or 0..6."""
+_WEEKDAY_NAMES = {
+    name: day
+    for day, full in zip(
+        Weekday,
+        ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"),
+        strict=True,
+    )
+    for name in (day.name, full[:3], full)
+}
+
+
+def to_weekday(value: object, field: str = "weekdays") -> Weekday:
+    """A weekday from a :class:`Weekday`, a name (``"WE"``, ``"Wed"`` or
+    ``"wednesday"``, any case) or 0..6; raises :class:`InvalidRecordError`
+    naming ``field``."""
     if isinstance(value, Weekday):
         return value
     if isinstance(value, str):
-        try:
-            return Weekday[value.upper()[:2]]
-        except KeyError:
-            raise InvalidRecordError(f"unknown weekday {value!r}", field="weekdays") from None
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
+        day = _WEEKDAY_NAMES.get(value.strip().upper())
+        if day is not None:
+            return day
+    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
         return Weekday(value)
-    raise InvalidRecordError(f"unknown weekday {value!r}", field="weekdays")
+    raise InvalidRecordError(
+        f"unknown weekday {value!r}: give MO..SU, a day's name or 0..6", field=field
+    )
+
+
+def _wkst(value: object) -> Weekday:
+    return to_weekday(value, "wkst")
+
+
+def check_date(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """An attrs validator: ``value`` is a calendar date, not a datetime (``None``
+    too where the field defaults to it)."""
+    if value is None and attribute.default is None:
+        return
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return
+    raise InvalidRecordError(
+        f"{type(inst).__name__}.{attribute.name} must be a date, got {value!r}",
+        record_id=str(getattr(inst, "id", "") or ""),
+        field=attribute.name,
+    )
 
 
 def _weekdays(value: object) -> frozenset[Weekday]:
@@ -91,7 +124,7 @@ class Fortnightly:
     """
 
     weekdays: frozenset[Weekday] = attrs.field(converter=_weekdays, validator=_not_empty)
-    anchor: date
+    anchor: date = attrs.field(validator=check_date)
     week: str = attrs.field(default="A")
 
     @week.validator
@@ -120,8 +153,8 @@ class RRule:
     """
 
     rule: str
-    dtstart: date
-    wkst: Weekday = attrs.field(default=Weekday.MO, converter=Weekday)
+    dtstart: date = attrs.field(validator=check_date)
+    wkst: Weekday = attrs.field(default=Weekday.MO, converter=_wkst)
 
     def __attrs_post_init__(self) -> None:
         text = self.rule.strip()

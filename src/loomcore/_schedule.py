@@ -213,8 +213,9 @@ def next_action(now: datetime, state: RunnerState, schedule: RollSchedule) -> Ru
 
     In order: a pending retry first (``retry_after`` after the latest
     failure; a retry is a roll, also after a start that failed); a runner
-    that has not started reads the store's health at once; otherwise the next of the nightly roll (``roll_at`` local, on
-    the day after ``state.rolled_for``) and the morning check (``verify_at``
+    that has not started reads the store's health at once; otherwise the
+    next of the nightly roll (``roll_at`` local, on the day after
+    ``state.rolled_for``) and the morning check (``verify_at``
     local, on the day after ``state.verified_for``), the roll first when
     both are due. A roll or check overdue by several days is due once, at
     its latest missed time. ``now`` must be timezone-aware.
