@@ -157,18 +157,34 @@ def test_weekly_availability_and_hours_cap() -> None:
 
 def test_pins_win_and_swaps_apply_for_one_day() -> None:
     organisation = org(LEADS + SUPPORT, [program("am", time(9), time(12))])
-    pin = StaffPin(program_id="am", staff_id="sup5", start=date(2026, 1, 1))
+    pin = StaffPin(id="pin-sup5", program_id="am", staff_id="sup5", start=date(2026, 1, 1))
     pinned = plan(organisation, *enrol("am", 3), pin)["am"]
     assert "sup5" in {s for _, s in crew(pinned)}
-    assert next(s for s in pinned.shifts if s.staff_id == "sup5").provenance == ()
+    # the shift names the pin that placed the worker
+    assert next(s for s in pinned.shifts if s.staff_id == "sup5").provenance == ("pin-sup5",)
     swap = StaffSwap(program_id="am", date=WED, out_staff_id="sup5", in_staff_id="sup4")
     swapped = plan(organisation, *enrol("am", 3), pin, swap)["am"]
     people = {s for _, s in crew(swapped)}
     assert "sup4" in people
+    assert next(s for s in swapped.shifts if s.staff_id == "sup4").provenance == ("r4",)
     assert "sup5" not in people
     assert swapped.origin == "exception"
     next_week = plan(organisation, *enrol("am", 3), pin, swap, day=WED + timedelta(weeks=1))["am"]
     assert "sup5" in {s for _, s in crew(next_week)}
+
+
+def test_a_worker_pinned_again_by_another_intent_is_named_by_it() -> None:
+    # the day's staffing is remembered: a pin replaced by another of the same
+    # worker leaves the crew as it was, but the shift names the new pin
+    organisation = org(LEADS + SUPPORT, [program("am", time(9), time(12))])
+    first = StaffPin(id="pin-1", program_id="am", staff_id="sup5", start=WED, recorded_at=T0)
+    second = attrs.evolve(first, id="pin-2")
+    enrolled = [attrs.evolve(e, id=f"e{n}", recorded_at=T0) for n, e in enumerate(enrol("am", 3))]
+    before = PlanInputs(organisation=organisation, intents=[*enrolled, first])
+    plan_day(before, WED)
+    after = before.updated(add=[second], remove=[first])
+    inst = plan_day(after, WED).instances[0]
+    assert next(s for s in inst.shifts if s.staff_id == "sup5").provenance == ("pin-2",)
 
 
 def test_more_pins_than_demand_adds_shifts() -> None:
@@ -182,10 +198,11 @@ def test_more_pins_than_demand_adds_shifts() -> None:
 
 def test_a_pinned_worker_on_leave_is_a_warning() -> None:
     organisation = org(LEADS + SUPPORT, [program("am", time(9), time(12))])
-    pin = StaffPin(program_id="am", staff_id="sup0", start=WED)
+    pin = StaffPin(id="pin-sup0", program_id="am", staff_id="sup0", start=WED)
     got = plan(organisation, *enrol("am", 2), pin, StaffLeave(staff_id="sup0", start=WED))["am"]
     assert "sup0" not in {s for _, s in crew(got)}
-    assert "pinned-staff-unavailable" in [w.code for w in got.warnings]
+    unavailable = [w for w in got.warnings if w.code == "pinned-staff-unavailable"]
+    assert [w.record_id for w in unavailable] == ["pin-sup0"]
     assert all(s.filled for s in got.shifts)  # somebody else covers the slot
 
 

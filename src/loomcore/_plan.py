@@ -539,7 +539,8 @@ def _as_warnings(
 def _staff_asked(inputs: PlanInputs, day: date, instances: list[Instance]) -> list[Any]:
     """What :func:`assign_staff` reads of the day's instances and one-offs
     (beyond the organisation and leave): the swaps whole, not their ids,
-    since what-ifs may give one id to different swaps."""
+    since what-ifs may give one id to different swaps; the pins with the
+    ids of the intents that pin (a shift names its pin)."""
     return [
         (
             i.id,
@@ -548,6 +549,7 @@ def _staff_asked(inputs: PlanInputs, day: date, instances: list[Instance]) -> li
             i.end,
             i.staff_demand,
             i.pinned_staff,
+            inputs.named_on("staff", i.program_id, day) if i.pinned_staff else (),
             [o for o in inputs.one_offs_for(i.program_id, day) if isinstance(o, StaffSwap)],
         )
         for i in instances

@@ -228,7 +228,7 @@ def assign_staff(
         slots[inst.id] = _demand_slots(inst)
         swaps = _day_swaps(inputs, day, inst.program_id)
         excluded[inst.id] = _swapped_out(swaps)
-        warnings[inst.id] = _place_forced(inputs, inst, slots[inst.id], book, swaps)
+        warnings[inst.id] = _place_forced(inputs, day, inst, slots[inst.id], book, swaps)
     for role in ("lead", "support"):
         for inst in order:
             out = excluded[inst.id]
@@ -298,14 +298,22 @@ def _swapped_out(swaps: Iterable[StaffSwap]) -> set[str]:
 
 
 def _place_forced(
-    inputs: PlanInputs, inst: Instance, slots: list[_Slot], book: _Book, swaps: list[StaffSwap]
+    inputs: PlanInputs,
+    day: date,
+    inst: Instance,
+    slots: list[_Slot],
+    book: _Book,
+    swaps: list[StaffSwap],
 ) -> list[tuple[str, str, str]]:
     """Put the instance's swapped-in and pinned staff (``swaps`` are the
-    program's swaps of the day) into ``slots``; warnings for those who
-    cannot work."""
+    program's swaps of the day) into ``slots``, each shift naming the swap
+    or pin that placed it; warnings, naming it too, for those who cannot
+    work."""
     out = _swapped_out(swaps)
     forced: list[tuple[str, str]] = [(s.in_staff_id, s.id) for s in swaps]
-    forced += [(sid, "") for sid in inst.pinned_staff if sid not in out]
+    if inst.pinned_staff:
+        pins = dict(inputs.named_on("staff", inst.program_id, day))
+        forced += [(sid, pins.get(sid, "")) for sid in inst.pinned_staff if sid not in out]
     warnings: list[tuple[str, str, str]] = []
     placed: set[str] = set()
     for staff_id, record_id in forced:
