@@ -155,6 +155,22 @@ def test_weekly_availability_and_hours_cap() -> None:
     assert leads["am"] == "lead0"
 
 
+@pytest.mark.parametrize(
+    ("day", "hours"),
+    [(date(2026, 10, 4), 3), (date(2027, 4, 4), 5), (date(2026, 10, 11), 4)],
+    ids=["clocks forward", "clocks back", "a plain Sunday"],
+)
+def test_a_shift_lasts_its_real_time_and_the_cap_counts_it(day: date, hours: int) -> None:
+    # 01:00-05:00 on the clock: an hour less when the clocks go forward at
+    # 02:00, an hour more when they go back at 03:00
+    capped = Staff(id="lead0", name="Capped", lead_capable=True, max_hours_per_day=Decimal("4.5"))
+    night = program("night", time(1), time(5), weekday="SU")
+    inst = plan(org([capped], [night]), *enrol("night", 2), day=day)["night"]
+    lead = inst.shifts[0]
+    assert (lead.role, lead.hours) == ("lead", hours)
+    assert lead.staff_id == ("" if hours > 4.5 else "lead0")
+
+
 def test_pins_win_and_swaps_apply_for_one_day() -> None:
     organisation = org(LEADS + SUPPORT, [program("am", time(9), time(12))])
     pin = StaffPin(id="pin-sup5", program_id="am", staff_id="sup5", start=date(2026, 1, 1))

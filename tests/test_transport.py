@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Generator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -123,6 +124,36 @@ def test_runs_carry_every_rider_with_times_and_seats() -> None:
     dropoffs = [r for r in inst.bus_runs if r.direction == "dropoff"]
     assert all(r.departs == inst.end + timedelta(minutes=5) for r in dropoffs)
     assert [w.code for w in inst.warnings] == []
+
+
+@pytest.mark.parametrize(
+    ("day", "start", "end"),
+    [
+        (date(2026, 10, 4), time(3, 5), time(5)),  # clocks went forward at 02:00
+        (date(2027, 4, 4), time(3, 10), time(4, 30)),  # back at 03:00: 02:00-03:00 twice
+    ],
+    ids=["forward", "back"],
+)
+def test_runs_on_a_day_the_clocks_change_keep_real_time(day: date, start: time, end: time) -> None:
+    sunday = attrs.evolve(program("am", start, end), recurrence=Weekly(weekdays=["SU"]))
+    plan = day_plan(org([bus("b1")], programs=[sunday]), *enrol("am", range(6)), day=day)
+    (inst,) = plan.instances
+
+    def real(t: datetime) -> datetime:
+        return t.astimezone(UTC)
+
+    for run in inst.bus_runs:
+        times = [real(s.at) for s in run.stops]
+        assert times == sorted(times)
+        # every stop is at a clock time that exists, and reads back as itself
+        assert all(s.at.astimezone(UTC).astimezone(s.at.tzinfo) == s.at for s in run.stops)
+        if run.direction == "pickup":
+            assert real(inst.start) - real(run.arrives) == timedelta(minutes=10)
+        else:
+            assert real(run.departs) - real(inst.end) == timedelta(minutes=5)
+        legs = [b - a for a, b in itertools.pairwise(times)]
+        assert all(timedelta(0) < leg < timedelta(minutes=45) for leg in legs)
+    assert {r.direction for r in inst.bus_runs} == {"pickup", "dropoff"}
 
 
 def test_drop_off_runs_are_the_pickup_runs_backwards_from_one_search(

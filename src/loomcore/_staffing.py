@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache, partial
 from itertools import chain
@@ -88,8 +88,16 @@ class Shift:
 
     @property
     def hours(self) -> Decimal:
-        """The length of the shift in hours."""
-        return Decimal((self.end - self.start).total_seconds()) / _HOUR
+        """The length of the shift in hours of real time (a DST day's
+        shift across the change is an hour shorter or longer than its
+        clock times say)."""
+        return Decimal(_seconds(self.start, self.end)) / _HOUR
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    """Real seconds from ``start`` to ``end`` (aware datetimes of one zone
+    subtract as clock times: converting one to UTC makes it real time)."""
+    return (end.astimezone(UTC) - start).total_seconds()
 
 
 @attrs.define
@@ -122,8 +130,8 @@ class _Book:
             if s < end and start < e:
                 return False
         if person.max_hours_per_day is not None:
-            worked = sum((e - s).total_seconds() for s, e in shifts)
-            total = Decimal(worked + (end - start).total_seconds()) / _HOUR
+            worked = sum(_seconds(s, e) for s, e in shifts)
+            total = Decimal(worked + _seconds(start, end)) / _HOUR
             if total > person.max_hours_per_day:
                 return False
         return True

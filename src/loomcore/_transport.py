@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import chain, islice, pairwise
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -291,7 +291,9 @@ def _instance_runs(
 def _spans(inst: Instance, settings: TransportSettings) -> list[tuple[datetime, datetime]]:
     reach = timedelta(minutes=settings.max_ride_minutes + settings.arrive_before_minutes + 30)
     back = timedelta(minutes=settings.max_ride_minutes + settings.depart_after_minutes + 30)
-    return [(inst.start - reach, inst.start), (inst.end, inst.end + back)]
+    before = _clock_times(inst.start, (-reach, timedelta()))[0]
+    after = _clock_times(inst.end, (timedelta(), back))[1]
+    return [(before, inst.start), (inst.end, after)]
 
 
 _MAX_EXTRA_VEHICLES = 3
@@ -496,17 +498,39 @@ def _timed_stops(
         points = [venue, *(where[p] for p in riders), depot]
     legs = [timedelta(minutes=math.ceil(travel.minutes(a, b))) for a, b in pairwise(points)]
     total = sum(legs, timedelta()) + dwell * len(riders)
+    # each stop's time as real time from the instance's start or end
     if direction == "pickup":
-        t = inst.start - timedelta(minutes=settings.arrive_before_minutes) - total
-        stops = [Stop(at=t, kind="depot", location=depot)]
+        anchor = inst.start
+        t = -timedelta(minutes=settings.arrive_before_minutes) - total
     else:
-        t = inst.end + timedelta(minutes=settings.depart_after_minutes)
-        stops = [Stop(at=t, kind="venue", location=venue)]
-    for leg, pid in zip(legs, riders, strict=False):
+        anchor = inst.end
+        t = timedelta(minutes=settings.depart_after_minutes)
+    times = [t]
+    for leg in legs[:-1]:
         t += leg
-        stops.append(Stop(at=t, kind=kind, participant_id=pid, location=where[pid]))
+        times.append(t)
         t += dwell
-    t += legs[-1]
-    last = "venue" if direction == "pickup" else "depot"
-    stops.append(Stop(at=t, kind=last, location=venue if direction == "pickup" else depot))
-    return tuple(stops)
+    times.append(t + legs[-1])
+    at = _clock_times(anchor, times)
+    first, last = ("depot", "venue") if direction == "pickup" else ("venue", "depot")
+    return (
+        Stop(at=at[0], kind=first, location=points[0]),
+        *(
+            Stop(at=t, kind=kind, participant_id=pid, location=where[pid])
+            for t, pid in zip(at[1:-1], riders, strict=True)
+        ),
+        Stop(at=at[-1], kind=last, location=points[-1]),
+    )
+
+
+def _clock_times(anchor: datetime, offsets: Sequence[timedelta]) -> list[datetime]:
+    """``anchor`` plus each of ``offsets`` of real time, as local clock times.
+
+    Aware datetimes add as clock times: across a change of the clocks (a
+    DST day) that is off by the change, so there the sums are made in UTC.
+    """
+    first, last = anchor + offsets[0], anchor + offsets[-1]
+    if first.utcoffset() == anchor.utcoffset() == last.utcoffset():
+        return [anchor + o for o in offsets]
+    zone, start = anchor.tzinfo, anchor.astimezone(UTC)
+    return [(start + o).astimezone(zone) for o in offsets]
