@@ -31,9 +31,12 @@ from loomcore import (
     Participant,
     Program,
     ProgramChange,
+    Record,
     Reschedule,
+    Retraction,
     RRule,
     Staff,
+    StaffLeave,
     StaffPin,
     Store,
     UnknownParticipantError,
@@ -47,6 +50,7 @@ from loomcore import (
     Venue,
     Weekday,
     Weekly,
+    describe,
     window_for,
 )
 
@@ -77,6 +81,7 @@ def snapshot(loom: Loom) -> tuple[object, ...]:
 
 WED = date(2026, 10, 7)
 TUE = date(2026, 10, 6)
+THU = date(2026, 10, 8)
 
 # (call, expected error, attributes the error must carry)
 BAD_CALLS: list[tuple[str, Callable[[Loom], object], type[LoomError], dict[str, object]]] = [
@@ -463,6 +468,23 @@ def test_weekdays_are_taken_by_code_short_or_full_name_in_any_case() -> None:
     assert RRule(rule="FREQ=WEEKLY;INTERVAL=2", dtstart=WED, wkst="sunday").wkst == Weekday.SU
 
 
+def test_only_intents_and_exceptions_are_recorded(loom: Loom) -> None:
+    before = loom.store.records()
+    retraction = Retraction(target_id="whatever")
+    with pytest.raises(InvalidRecordError, match="not Retraction: retract a record with"):
+        loom.record(retraction)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRecordError, match="not str"):
+        loom.record("enrol sarah")  # type: ignore[arg-type]
+    assert loom.store.records() == before
+
+
+def test_an_organisation_takes_only_its_own_kinds_of_item(loom: Loom) -> None:
+    with pytest.raises(InvalidRecordError, match="not str"):
+        loom.store.organisation().with_item("x")  # type: ignore[arg-type]
+    with pytest.raises(InvalidRecordError, match="not Enrolment"):
+        loom.upsert(Enrolment(program_id="centre-wed", participant_id="sarah", start=WED))  # type: ignore[arg-type]
+
+
 def test_a_naive_clock_is_refused() -> None:
     from datetime import datetime
 
@@ -493,3 +515,26 @@ def test_a_newcomer_is_known_once_the_organisation_has_them(loom: Loom) -> None:
     assert taken.participant_id == "newbie"
     with pytest.raises(UnknownParticipantError):  # and a stranger still is not
         loom.record(Enrolment(program_id="centre-wed", participant_id="stranger", start=WED))
+
+
+@pytest.mark.parametrize(
+    ("record", "line"),
+    [
+        (
+            Enrolment(program_id="wed", participant_id="sarah", start=WED),
+            "Enrolment wed sarah from 2026-10-07",
+        ),
+        (
+            StaffLeave(staff_id="kim", start=WED, end=WED),
+            "StaffLeave kim from 2026-10-07 to 2026-10-07",
+        ),
+        (Cancellation(program_id="wed", date=WED), "Cancellation wed on 2026-10-07"),
+        (
+            Reschedule(program_id="wed", date=WED, to_date=THU, venue_id="hall"),
+            "Reschedule wed on 2026-10-07 to 2026-10-08 (venue_id=hall)",
+        ),
+    ],
+    ids=["enrolment", "leave", "cancellation", "reschedule"],
+)
+def test_a_record_is_described_in_one_plain_line(record: Record, line: str) -> None:
+    assert describe(record) == line

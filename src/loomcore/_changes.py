@@ -184,7 +184,8 @@ def describe(record: Record) -> str:
         if isinstance(record, Reschedule):
             extra = f" to {record.to_date.isoformat()}" + (extra if extra != " ()" else "")
     kind = type(record).__name__
-    return f"{kind} {record.program_id}" + (f" {who}" if who else "") + f" {span}{extra}"
+    about = " ".join(part for part in (kind, record.program_id, who, span) if part)
+    return about + extra
 
 
 def _short(value: object) -> str:

@@ -349,14 +349,24 @@ class Organisation:
                 raise UnknownVenueError(p.venue_id, named_by=f"program {p.id!r}")
 
     def with_item(self, item: Venue | Participant | Staff | Vehicle | Program) -> Organisation:
-        """A copy with ``item`` added, or replacing the item with the same id."""
+        """A copy with ``item`` added, or replacing the item with the same id.
+
+        Raises :class:`InvalidRecordError` for anything but a venue,
+        participant, staff member, vehicle or program.
+        """
         field = {
             Venue: "venues",
             Participant: "participants",
             Staff: "staff",
             Vehicle: "vehicles",
             Program: "programs",
-        }[type(item)]
+        }.get(type(item))
+        if field is None:
+            raise InvalidRecordError(
+                "an organisation holds venues, participants, staff, vehicles and "
+                f"programs, not {type(item).__name__}: {item!r}",
+                field="item",
+            )
         others = [x for x in getattr(self, field) if x.id != item.id]
         changes: dict[str, Any] = {field: [*others, item]}
         return attrs.evolve(self, **changes)

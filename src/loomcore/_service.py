@@ -421,6 +421,12 @@ class Loom:
         date when its program has no instance, or a participant who is not
         on that instance.
         """
+        if not isinstance(record, Intent | OneOff):
+            hint = ": retract a record with Loom.retract" if isinstance(record, Retraction) else ""
+            raise InvalidRecordError(
+                f"record takes an intent or an exception, not {type(record).__name__}{hint}",
+                field="record",
+            )
         now = self.now()
         record = self._stamp(record, now, by)
         window = self.window(now)
