@@ -351,6 +351,54 @@ def test_malformed_export_names_the_fault() -> None:
     assert scenario_instead.value.path == "format"
 
 
+def _an_export() -> dict[str, Any]:
+    loom = planned(load_scenario(EXAMPLE))
+    data: dict[str, Any] = json.loads(
+        dump_export(export_window(loom, date(2026, 10, 7), date(2026, 10, 7)))
+    )
+    return data
+
+
+EXPORT_FAULTS: list[tuple[str, tuple[Any, ...], Any, str]] = [
+    ("instance status", ("instances", 0, "status"), "bogus", "instances[0].status"),
+    ("instance origin", ("instances", 0, "origin"), "made up", "instances[0].origin"),
+    ("allocation status", ("instances", 0, "allocations", 0, "status"), "x",
+     "allocations[0].status"),
+    ("shift role", ("instances", 0, "shifts", 0, "role"), "boss", "shifts[0].role"),
+    ("run direction", ("instances", 0, "bus_runs", 0, "direction"), "up", "bus_runs[0].direction"),
+    ("stop kind", ("instances", 0, "bus_runs", 0, "stops", 0, "kind"), "x", "stops[0].kind"),
+    ("negative km", ("instances", 0, "bus_runs", 0, "km"), -1.0, "bus_runs[0].km"),
+    ("band", ("instances", 0, "billing_lines", 0, "band"), "dawn", "billing_lines[0].band"),
+    ("instance under another day", ("instances", 0, "date"), "2026-10-08", "instances[0].date"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "path"), [f[1:] for f in EXPORT_FAULTS], ids=[f[0] for f in EXPORT_FAULTS]
+)
+def test_an_export_holding_what_no_plan_holds_is_refused(
+    where: tuple[Any, ...], value: Any, path: str
+) -> None:
+    data = _an_export()
+    load_export(data)  # as written, it reads
+    holder: Any = data["days"][0]
+    for step in where[:-1]:
+        holder = holder[step]
+    holder[where[-1]] = value
+    with pytest.raises(DocumentError) as caught:
+        load_export(data)
+    assert caught.value.path.startswith("days[0].")
+    assert caught.value.path.endswith(path)
+    assert str(value) in str(caught.value)
+
+
+def test_an_export_in_an_unknown_timezone_is_refused() -> None:
+    data = _an_export() | {"timezone": "Nope/Nope"}
+    with pytest.raises(DocumentError, match="unknown timezone 'Nope/Nope'") as caught:
+        load_export(data)
+    assert caught.value.path == "timezone"
+
+
 def test_scenario_built_in_python_checks_its_records() -> None:
     org = load_scenario(EXAMPLE).organisation
     stray = Enrolment(program_id="centre-wed", participant_id="nobody", start=TODAY)

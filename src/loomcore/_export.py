@@ -27,7 +27,9 @@ from typing import Any
 
 import attrs
 
+from ._bands import Band
 from ._errors import DayOutsideWindowError, DocumentError, InvalidDateRangeError, InvalidRecordError
+from ._inputs import _zone
 from ._plan import DayPlan
 from ._serial import check_envelope, converter, dumps, read_document, structure
 from ._service import Loom
@@ -62,7 +64,7 @@ class ExportDocument:
 
     format: str = EXPORT_FORMAT
     version: int = EXPORT_VERSION
-    timezone: str
+    timezone: str = attrs.field(validator=lambda _i, _a, value: _zone(value))
     start: date
     end: date
     generated_from: str = ""
@@ -147,4 +149,56 @@ def load_export(source: str | bytes | os.PathLike[str] | Mapping[str, Any]) -> E
     """
     data = read_document(source)
     check_envelope(data, EXPORT_FORMAT, EXPORT_VERSION)
-    return structure(data, ExportDocument)
+    doc = structure(data, ExportDocument)
+    faults = list(_faults(doc))
+    if faults:
+        path, message = faults[0]
+        more = f" (and {len(faults) - 1} more)" if len(faults) > 1 else ""
+        raise DocumentError(f"{message}{more}", path)
+    return doc
+
+
+#: The words an export's fields take, as the planner writes them.
+_WORDS: dict[str, frozenset[str]] = {
+    "status": frozenset({"scheduled", "cancelled"}),
+    "origin": frozenset({"generated", "intent", "exception"}),
+    "allocation status": frozenset({"attending", "cancelled"}),
+    "role": frozenset({"lead", "support", "driver"}),
+    "direction": frozenset({"pickup", "dropoff"}),
+    "kind": frozenset({"depot", "pickup", "venue", "dropoff"}),
+    "band": frozenset(b.value for b in Band),
+}
+
+
+def _faults(doc: ExportDocument) -> Iterable[tuple[str, str]]:
+    """``(path, message)`` for every value an export cannot hold, in document order."""
+
+    def check(
+        path: str, field: str, value: str, words: str | None = None
+    ) -> Iterable[tuple[str, str]]:
+        allowed = _WORDS[words or field]
+        if value not in allowed:
+            expected = ", ".join(repr(w) for w in sorted(allowed))
+            yield f"{path}.{field}", f"unknown {field} {value!r}; expected one of {expected}"
+
+    for d, day in enumerate(doc.days):
+        for i, inst in enumerate(day.instances):
+            at = f"days[{d}].instances[{i}]"
+            if inst.date != day.date:
+                yield f"{at}.date", f"instance {inst.id} on {inst.date} is listed under {day.date}"
+            yield from check(at, "status", inst.status)
+            yield from check(at, "origin", inst.origin)
+            for a, allocation in enumerate(inst.allocations):
+                where = f"{at}.allocations[{a}]"
+                yield from check(where, "status", allocation.status, "allocation status")
+                yield from check(where, "origin", allocation.origin)
+            for s, shift in enumerate(inst.shifts):
+                yield from check(f"{at}.shifts[{s}]", "role", shift.role)
+            for r, run in enumerate(inst.bus_runs):
+                yield from check(f"{at}.bus_runs[{r}]", "direction", run.direction)
+                if not run.km >= 0:
+                    yield f"{at}.bus_runs[{r}].km", f"a run's km must not be negative, got {run.km}"
+                for s, stop in enumerate(run.stops):
+                    yield from check(f"{at}.bus_runs[{r}].stops[{s}]", "kind", stop.kind)
+            for b, line in enumerate(inst.billing_lines):
+                yield from check(f"{at}.billing_lines[{b}]", "band", line.band)
