@@ -57,7 +57,7 @@ from ._records import (
     StaffSwap,
 )
 from ._recurrence import Recurrence
-from ._staffing import Shift, assign_drivers, assign_staff
+from ._staffing import Shift, assign_drivers, assign_staff, pin_ids
 from ._tables import keep
 from ._transport import BusRun, plan_bus_runs
 
@@ -549,7 +549,7 @@ def _staff_asked(inputs: PlanInputs, day: date, instances: list[Instance]) -> li
             i.end,
             i.staff_demand,
             i.pinned_staff,
-            inputs.named_on("staff", i.program_id, day) if i.pinned_staff else (),
+            pin_ids(inputs, i.program_id, day, i.pinned_staff),
             [o for o in inputs.one_offs_for(i.program_id, day) if isinstance(o, StaffSwap)],
         )
         for i in instances

@@ -50,7 +50,7 @@ from ._tables import keep
 if TYPE_CHECKING:  # typing only: _plan imports this module
     from ._plan import Instance
 
-__all__ = ["Shift", "assign_drivers", "assign_staff", "ranked", "stable_rank"]
+__all__ = ["Shift", "assign_drivers", "assign_staff", "pin_ids", "ranked", "stable_rank"]
 
 
 class _Identified(Protocol):
@@ -300,6 +300,24 @@ def _day_swaps(inputs: PlanInputs, day: date, program_id: str) -> list[StaffSwap
     return [o for o in inputs.one_offs_for(program_id, day) if isinstance(o, StaffSwap)]
 
 
+def pin_ids(
+    inputs: PlanInputs, program_id: str, day: date, staff_ids: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The id of the intent pinning each of ``staff_ids`` to the program on
+    ``day``; remembered with the program's results of the day (asked for
+    every pinned instance each time the day is planned)."""
+    if not staff_ids:
+        return ()
+    memo = inputs._memo(program_id)
+    key = ("pins", day, staff_ids)
+    found: tuple[str, ...] | None = memo.get(key)
+    if found is None:
+        found = memo[key] = tuple(
+            inputs.resolve(("staff", program_id, sid), day, False).source for sid in staff_ids
+        )
+    return found
+
+
 def _swapped_out(swaps: Iterable[StaffSwap]) -> set[str]:
     """Who the day's ``swaps`` keep off the instance."""
     return {s.out_staff_id for s in swaps if s.out_staff_id}
@@ -319,9 +337,10 @@ def _place_forced(
     work."""
     out = _swapped_out(swaps)
     forced: list[tuple[str, str]] = [(s.in_staff_id, s.id) for s in swaps]
-    if inst.pinned_staff:
-        pins = dict(inputs.named_on("staff", inst.program_id, day))
-        forced += [(sid, pins.get(sid, "")) for sid in inst.pinned_staff if sid not in out]
+    pins = pin_ids(inputs, inst.program_id, day, inst.pinned_staff)
+    forced += [
+        (sid, pin) for sid, pin in zip(inst.pinned_staff, pins, strict=True) if sid not in out
+    ]
     warnings: list[tuple[str, str, str]] = []
     placed: set[str] = set()
     for staff_id, record_id in forced:
