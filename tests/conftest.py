@@ -118,6 +118,29 @@ def any_store(store_kind: str, request: pytest.FixtureRequest) -> Any:
     return PostgresStore(engine)
 
 
+def connection_dies_writing(
+    monkeypatch: pytest.MonkeyPatch, victim: date, times: int | None = None
+) -> None:
+    """The Postgres store's connection dies right after it has written the
+    instances of ``victim`` (their rows inside the transaction), ``times``
+    times (every time when ``None``)."""
+    from sqlalchemy import text
+
+    import loomcore_pg._store as pg_store
+
+    real_insert = pg_store._insert_instances
+    left = [times]
+
+    def dying_insert(conn: Any, fresh: Any) -> None:
+        real_insert(conn, fresh)  # rows written inside the transaction …
+        if left[0] != 0 and any(day == victim for _, day, *_ in fresh):
+            if left[0] is not None:
+                left[0] -= 1
+            conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))  # … then death
+
+    monkeypatch.setattr(pg_store, "_insert_instances", dying_insert)
+
+
 def paused_before(engine: Any, statement: str) -> tuple[threading.Event, threading.Event]:
     """Events: set when a statement on ``engine`` starting ``statement`` is
     about to run, and the one it then waits for (up to 20 s)."""

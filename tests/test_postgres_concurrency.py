@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-import loomcore_pg._store as pg_store
 from builders import Clock, assert_window_from_scratch, local, seed_organisation
-from conftest import clean_database, paused_before
+from conftest import clean_database, connection_dies_writing, paused_before
 from loomcore import (
     DayPlan,
     Enrolment,
@@ -106,14 +105,7 @@ def test_connection_killed_mid_roll_leaves_no_half_day(
     )
     clock.set_local(2026, 10, 8, 0, 5)  # new days to plan: 15..21 Oct
     victim = date(2026, 10, 17)  # a Saturday, with an instance
-    real_insert = pg_store._insert_instances
-
-    def dying_insert(conn: Any, fresh: Any) -> None:
-        real_insert(conn, fresh)  # rows written inside the transaction …
-        if any(day == victim for _, day, *_ in fresh):
-            conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))  # … then death
-
-    monkeypatch.setattr(pg_store, "_insert_instances", dying_insert)
+    connection_dies_writing(monkeypatch, victim)
     with pytest.raises(StoreUnavailableError):
         loom.roll()
     # nothing of the half-written day (nor of days written with it) survived
@@ -125,7 +117,7 @@ def test_connection_killed_mid_roll_leaves_no_half_day(
         ).scalar()
     assert orphans == 0
 
-    monkeypatch.setattr(pg_store, "_insert_instances", real_insert)
+    monkeypatch.undo()
     again = loom.roll()
     assert again.status == "ok"
     assert again.days_planned == 7

@@ -26,9 +26,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-import loomcore_pg._store as pg_store
 from builders import SYDNEY, Clock, assert_window_from_scratch, local, seed_organisation
-from conftest import clean_database
+from conftest import clean_database, connection_dies_writing
 from loomcore import Enrolment, Loom
 from loomcore._cli import main
 from loomcore._runner import Runner, RunnerAlert
@@ -147,14 +146,7 @@ def test_connection_lost_mid_roll_is_alerted_retried_and_recovered(
         weeks=2,
     )
     victim = date(2026, 10, 21)  # a Wednesday: the 00:05 roll on 8 Oct plans it
-    real_insert = pg_store._insert_instances
-    kills = [2]
-
-    def dying_insert(conn: Any, fresh: Any) -> None:
-        real_insert(conn, fresh)  # rows written inside the transaction …
-        if kills[0] and any(day == victim for _, day, *_ in fresh):
-            kills[0] -= 1
-            conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))  # … then death
+    connection_dies_writing(monkeypatch, victim, times=2)
 
     def rows_of_victim() -> int:
         with store.engine.connect() as conn:
@@ -169,7 +161,6 @@ def test_connection_lost_mid_roll_is_alerted_retried_and_recovered(
     def alert(a: RunnerAlert) -> None:
         seen.append((a, store.get_day(victim) is not None, rows_of_victim()))
 
-    monkeypatch.setattr(pg_store, "_insert_instances", dying_insert)
     clock.set_local(2026, 10, 7, 23, 50)
     runner = Runner(loom, alert=alert, sleep=lambda s: clock.advance(seconds=s))
     runner.run(until=local(2026, 10, 8, 1, 0))
