@@ -99,7 +99,7 @@ def _at(timeline: _Timeline, day: date) -> _Entry | None:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise InvalidRecordError(f"unknown timezone {name!r}", field="timezone") from None
 
 

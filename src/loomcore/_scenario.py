@@ -32,7 +32,6 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 from cattrs.errors import AttributeValidationNote
@@ -46,6 +45,7 @@ from ._errors import (
     LoomError,
     UnknownVenueError,
 )
+from ._inputs import _zone
 from ._model import Organisation, Participant, Program, Staff, Vehicle, Venue
 from ._records import Intent, OneOff, Record
 from ._serial import check_envelope, converter, dumps, read_document, structure
@@ -71,10 +71,7 @@ _R = TypeVar("_R", Intent, OneOff)
 
 
 def _timezone(_inst: object, _a: attrs.Attribute[str], value: str) -> None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise InvalidRecordError(f"unknown timezone {value!r}", field="timezone") from None
+    _zone(value)
 
 
 def _weeks(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
