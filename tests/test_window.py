@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from typing import Any
 
 import pytest
 
 from builders import SYDNEY
-from loomcore import InvalidWindowError, window_for
+from loomcore import InvalidWindowError, Loom, MemoryStore, Organisation, window_for
 from loomcore._window import next_local_time
 
 
@@ -52,3 +53,25 @@ def test_next_roll_is_0005_local(now_utc: datetime, expected_local: datetime) ->
     nxt = next_local_time(now_utc, time(0, 5), SYDNEY)
     assert nxt.replace(tzinfo=None) == expected_local
     assert nxt > now_utc
+
+
+@pytest.mark.parametrize("clock_zone", [SYDNEY, UTC], ids=["local clock", "UTC clock"])
+def test_a_time_in_the_repeated_hour_is_next_once_however_now_is_given(clock_zone: Any) -> None:
+    # 4 April 2027: at 03:00 AEDT the clocks go back to 02:00 AEST. At 02:10
+    # AEST (the second 02:10) the day's 02:30 came 40 minutes ago, at its
+    # first occurrence: the next is tomorrow's
+    now = datetime(2027, 4, 4, 2, 10, fold=1, tzinfo=SYDNEY).astimezone(clock_zone)
+    nxt = next_local_time(now, time(2, 30), SYDNEY)
+    assert (nxt.date(), nxt.time()) == (date(2027, 4, 5), time(2, 30))
+    assert nxt.timestamp() > now.timestamp()
+    before = datetime(2027, 4, 4, 2, 10, tzinfo=SYDNEY).astimezone(clock_zone)  # the first 02:10
+    first = next_local_time(before, time(2, 30), SYDNEY)
+    assert first.timestamp() - before.timestamp() == 20 * 60
+
+
+def test_health_counts_the_last_day_due_once_a_repeated_roll_time_has_passed() -> None:
+    now = datetime(2027, 4, 4, 2, 10, fold=1, tzinfo=SYDNEY)  # 40 minutes after the first 02:30
+    loom = Loom(MemoryStore(), clock=lambda: now, roll_at=time(2, 30))
+    loom.load(Organisation(), weeks=2)
+    loom.store.delete_days(date(2027, 4, 17), None)  # the window's last day, not planned
+    assert loom.health().missing_days == (date(2027, 4, 17),)

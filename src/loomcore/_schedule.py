@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ._service import Health, Loom
-from ._window import next_local_time
+from ._window import local_moment, next_local_time
 
 __all__ = [
     "ACTION_KINDS",
@@ -38,11 +38,6 @@ def utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"expected a timezone-aware datetime, got {moment.isoformat()}")
     return moment.astimezone(UTC)
-
-
-def _local_at(day: date, at: time, zone: ZoneInfo) -> datetime:
-    """The instant the local clock reads ``at`` on ``day`` (gaps moved later, folds first)."""
-    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC).astimezone(zone)
 
 
 def _latest_day(now: datetime, at: time, zone: ZoneInfo) -> date:
@@ -202,10 +197,10 @@ def due(now: datetime, done: date | None, at: time, zone: ZoneInfo) -> datetime:
     upcoming = next_local_time(now, at, zone)
     latest = upcoming.date() - _ONE_DAY
     if done is None or done < latest:
-        return _local_at(latest, at, zone)  # overdue: missed ones coalesce into one
+        return local_moment(latest, at, zone)  # overdue: missed ones coalesce into one
     if done == latest:
         return upcoming
-    return _local_at(done + _ONE_DAY, at, zone)  # the clock went back: never repeat a date
+    return local_moment(done + _ONE_DAY, at, zone)  # the clock went back: never repeat a date
 
 
 def next_action(now: datetime, state: RunnerState, schedule: RollSchedule) -> RunnerAction:

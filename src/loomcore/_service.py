@@ -66,7 +66,15 @@ from ._records import (
     Retraction,
 )
 from ._store import AuditEntry, PlannedDay, RollEntry, Store
-from ._window import MAX_WEEKS, Window, check_weeks, local_today, next_local_time, window_for
+from ._window import (
+    MAX_WEEKS,
+    Window,
+    check_weeks,
+    local_moment,
+    local_today,
+    next_local_time,
+    window_for,
+)
 
 __all__ = ["DEFAULT_WEEKS", "Health", "Loom"]
 
@@ -749,7 +757,8 @@ class Loom:
         local = now.astimezone(self._zone)
         window = window_for(local.date(), self.window_size())
         revisions = self.store.day_revisions(window.start, window.end)
-        due_until = window.end if local.time() >= self.roll_at else window.end - _ONE_DAY
+        rolls_at = local_moment(local.date(), self.roll_at, self._zone)
+        due_until = window.end if now.timestamp() >= rolls_at.timestamp() else window.end - _ONE_DAY
         missing = tuple(d for d in window.days() if d not in revisions and d <= due_until)
         stale = tuple(sorted(self._stale(window, revisions)))
         log = self.store.roll_log()

@@ -9,7 +9,7 @@ are wall-clock times in the organisation's timezone, so they move with DST.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -22,6 +22,7 @@ __all__ = [
     "Window",
     "check_weeks",
     "days_between",
+    "local_moment",
     "next_local_time",
     "window_for",
 ]
@@ -74,6 +75,12 @@ def window_for(today: date, weeks: int) -> Window:
     return Window(start=today, end=today + timedelta(days=7 * weeks - 1), weeks=weeks)
 
 
+def local_moment(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The instant the local clock reads ``at`` on ``day``, in ``zone``: in a
+    DST gap moved later by the gap, a repeated time at its first occurrence."""
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC).astimezone(zone)
+
+
 def next_local_time(now: datetime, at: time, zone: ZoneInfo) -> datetime:
     """The first moment strictly after ``now`` when the local clock reads ``at``.
 
@@ -81,12 +88,13 @@ def next_local_time(now: datetime, at: time, zone: ZoneInfo) -> datetime:
     gap; a repeated time is taken at its first occurrence. The result is an
     aware datetime in ``zone``.
     """
-    local = now.astimezone(zone)
-    day = local.date()
+    # compared as instants: in the hour the clocks repeat, two times of
+    # one zone compare by their clock faces, whichever came first
+    after = now.timestamp()
+    day = now.astimezone(zone).date()
     for _ in range(3):
-        candidate = datetime.combine(day, at, tzinfo=zone)
-        candidate = candidate.astimezone(ZoneInfo("UTC")).astimezone(zone)
-        if candidate > now:
+        candidate = local_moment(day, at, zone)
+        if candidate.timestamp() > after:
             return candidate
         day += timedelta(days=1)
     raise AssertionError("unreachable: a local time recurs within two days")  # pragma: no cover
