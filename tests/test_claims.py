@@ -7,7 +7,7 @@ import io
 import random
 import re
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 
 import attrs
 import pytest
@@ -238,6 +238,17 @@ def test_finance_summary_per_participant_program_and_month() -> None:
     assert p05.cancelled == p05.total == group
     assert p05.delivered == 0
     assert sum(r.total for r in rows) == sum(x.total for x in [*lines, september])
+
+
+def test_the_summary_sums_the_same_with_a_callers_narrow_decimal_settings() -> None:
+    lines = week_of_lines() * 40  # totals in the tens of thousands
+    exact = sum((x.total for x in lines), D(0))
+    assert exact.adjusted() >= 4  # more digits than the caller's five keep
+    with localcontext(Context(prec=5)):
+        rows = finance_summary(lines)
+        text = format_summary(rows)
+    assert sum((r.total for r in rows), D(0)) == exact
+    assert text.splitlines()[-1].split()[-1] == f"{exact:.2f}"
 
 
 def test_format_summary_is_a_plain_table() -> None:

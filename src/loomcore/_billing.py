@@ -93,7 +93,7 @@ __all__ = [
 _CENT = Decimal("0.01")
 # Wide enough that no price computation is ever rounded before its final quantize.
 # Computed in directly from any thread: only its traps matter, its flags are never read.
-_CTX = Context(prec=40, traps=[InvalidOperation, DivisionByZero])
+BILLING_CONTEXT = Context(prec=40, traps=[InvalidOperation, DivisionByZero])
 _REFERENCE = re.compile(r"[A-Za-z0-9/_-]{1,50}")
 _UNITS = frozenset(Unit)
 
@@ -150,7 +150,7 @@ def duration_hours(start: datetime, end: datetime) -> Decimal:
             f"end {end.isoformat()} is before start {start.isoformat()}", field="end"
         )
     micros = (elapsed.days * 86_400 + elapsed.seconds) * 1_000_000 + elapsed.microseconds
-    with localcontext(_CTX):
+    with localcontext(BILLING_CONTEXT):
         return (Decimal(micros) / Decimal(3_600_000_000)).quantize(_CENT, rounding=ROUND_DOWN)
 
 
@@ -193,7 +193,7 @@ def group_unit_price(limit: Decimal, workers: int, participants: int) -> Decimal
     price = _amount(limit, "limit")
     _count(workers, "workers", 1)
     _count(participants, "participants", 1)
-    with localcontext(_CTX):
+    with localcontext(BILLING_CONTEXT):
         return min(_down(price * workers / participants), _down(price))
 
 
@@ -214,7 +214,7 @@ def transport_cost_per_rider(
         raise InvalidBillingInputError(
             f"rate_per_km {rate} is above the limit of {rate_limit} per km", field="rate_per_km"
         )
-    with localcontext(_CTX):
+    with localcontext(BILLING_CONTEXT):
         return _down(distance * rate / riders)
 
 
@@ -658,10 +658,10 @@ class _Pricer:
                     field="reason_code",
                 )
             percent = self.settings.cancellation_percent
-            unit_price = _CTX.divide(_CTX.multiply(unit_price, percent), 100)
-            unit_price = unit_price.quantize(_CENT, rounding=ROUND_DOWN, context=_CTX)
-        total = _CTX.multiply(quantity, unit_price).quantize(
-            _CENT, rounding=ROUND_DOWN, context=_CTX
+            unit_price = BILLING_CONTEXT.divide(BILLING_CONTEXT.multiply(unit_price, percent), 100)
+            unit_price = unit_price.quantize(_CENT, rounding=ROUND_DOWN, context=BILLING_CONTEXT)
+        total = BILLING_CONTEXT.multiply(quantity, unit_price).quantize(
+            _CENT, rounding=ROUND_DOWN, context=BILLING_CONTEXT
         )
         if max(quantity.adjusted(), total.adjusted()) >= _LARGE:
             # beyond what the lines' own checks take (they work in 28

@@ -29,11 +29,11 @@ import io
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import attrs
 
-from ._billing import CANCELLATION_REASONS, CLAIM_TYPES, BillingLine
+from ._billing import BILLING_CONTEXT, CANCELLATION_REASONS, CLAIM_TYPES, BillingLine
 from ._errors import LoomError
 from ._prices import GST_CODES
 
@@ -345,7 +345,14 @@ def _hours(lines: list[BillingLine]) -> Decimal:
 
 
 def finance_summary(lines: Iterable[BillingLine]) -> list[SummaryRow]:
-    """Sums per participant, program and month, sorted by those three."""
+    """Sums per participant, program and month, sorted by those three.
+
+    Summed with loomcore's own decimal settings, whatever the caller's."""
+    with localcontext(BILLING_CONTEXT):
+        return _summary(lines)
+
+
+def _summary(lines: Iterable[BillingLine]) -> list[SummaryRow]:
     groups: dict[tuple[str, str, str], list[BillingLine]] = defaultdict(list)
     for line in lines:
         groups[(line.participant_id, line.program_id, line.date.strftime("%Y-%m"))].append(line)
@@ -387,8 +394,13 @@ _HEADINGS = (
 
 
 def format_summary(rows: Iterable[SummaryRow]) -> str:
-    """A plain-text table of summary rows with a totals line, ending in a newline."""
-    rows = list(rows)
+    """A plain-text table of summary rows with a totals line, ending in a newline
+    (the totals summed with loomcore's own decimal settings)."""
+    with localcontext(BILLING_CONTEXT):
+        return _format(list(rows))
+
+
+def _format(rows: list[SummaryRow]) -> str:
     table = [list(_HEADINGS)]
     for r in rows:
         table.append(
