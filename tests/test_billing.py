@@ -922,8 +922,12 @@ def test_billing_remembered_for_an_instance_follows_its_shifts_and_runs() -> Non
         assert _remembered_billing(inputs, CATALOGUE, WED, variant).billing_lines == afresh, name
 
 
-@pytest.mark.parametrize("extra", ["99_999_9999_9_9", ["04_591_0136_6_1"]])
-def test_an_extra_item_the_catalogue_does_not_know_leaves_the_instance_unbilled(
+@pytest.mark.parametrize(
+    "extra",
+    ["99_999_9999_9_9", ["04_591_0136_6_1"], "04_591_0136_6_1"],
+    ids=["unknown", "not a number", "claimed in dollars"],
+)
+def test_an_extra_item_the_catalogue_cannot_price_leaves_the_instance_unbilled(
     extra: object,
 ) -> None:
     choice = ItemChoice(extra_items=[extra])  # type: ignore[list-item]

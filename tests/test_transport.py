@@ -19,6 +19,7 @@ from loomcore import (
     Enrolment,
     Instance,
     Location,
+    NoPriceLimitError,
     Organisation,
     Participant,
     PlanInputs,
@@ -36,6 +37,7 @@ from loomcore import (
     _routing,
     _transport,
     plan_day,
+    shipped_catalogue,
 )
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
@@ -154,6 +156,29 @@ def test_runs_on_a_day_the_clocks_change_keep_real_time(day: date, start: time, 
         legs = [b - a for a, b in itertools.pairwise(times)]
         assert all(timedelta(0) < leg < timedelta(minutes=45) for leg in legs)
     assert {r.direction for r in inst.bus_runs} == {"pickup", "dropoff"}
+
+
+def test_transport_in_a_year_without_published_limits_is_billed_provisionally() -> None:
+    # the shipped catalogue has no per-km limits for 2027-28: the latest
+    # earlier ones are carried forward and the lines flagged, as for prices
+    later = date(2027, 7, 7)  # a Wednesday
+    stamped = [
+        attrs.evolve(r, id=f"r{n}", recorded_at=T0) for n, r in enumerate(enrol("am", range(6)))
+    ]
+    catalogue = shipped_catalogue()
+    with pytest.raises(NoPriceLimitError):
+        catalogue.km_rate_limit("bus", later)
+    carried = catalogue.latest_km_rate_limit("bus", later)
+    assert carried is not None
+    assert not carried.covers(later)
+    inputs = PlanInputs(organisation=org([bus("b1")]), catalogue=catalogue, intents=stamped)
+    (inst,) = plan_day(inputs, later).instances
+    rides = [line for line in inst.billing_lines if line.item_number == "04_591_0136_6_1"]
+    riders = {p for run in inst.bus_runs for p in run.riders}
+    assert {line.participant_id for line in rides} == riders
+    assert all("provisional-price" in line.flags for line in rides)
+    assert "provisional-price" in [w.code for w in inst.warnings]
+    assert "billing-unavailable" not in [w.code for w in inst.warnings]
 
 
 def test_drop_off_runs_are_the_pickup_runs_backwards_from_one_search(

@@ -397,6 +397,23 @@ def _item_numbers(value: Iterable[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def _a_bool(inst: object, attribute: attrs.Attribute[bool], value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidBillingInputError(
+            f"{type(inst).__name__}.{attribute.name} must be True or False, got {value!r}",
+            field=attribute.name,
+        )
+
+
+def _days_of_notice(inst: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidBillingInputError(
+            f"{type(inst).__name__}.{attribute.name} must be a whole number of days, "
+            f"0 or more, got {value!r}",
+            field=attribute.name,
+        )
+
+
 @attrs.frozen(kw_only=True)
 class ItemChoice:
     """The items one participant is billed on for one program.
@@ -407,8 +424,8 @@ class ItemChoice:
     undivided at their price limit (a fixed item whatever the band).
     """
 
-    group_activity: bool = True
-    centre_capital: bool = False
+    group_activity: bool = attrs.field(default=True, validator=_a_bool)
+    centre_capital: bool = attrs.field(default=False, validator=_a_bool)
     extra_items: tuple[str, ...] = attrs.field(default=(), converter=_item_numbers)
 
 
@@ -425,9 +442,9 @@ class BillingSettings:
     """
 
     items: ItemChoice = attrs.field(factory=ItemChoice)
-    lead_counts: bool = True
+    lead_counts: bool = attrs.field(default=True, validator=_a_bool)
     cancellation_percent: Decimal = attrs.field(default=Decimal(100), converter=_percent)
-    short_notice_days: int = 7
+    short_notice_days: int = attrs.field(default=7, validator=_days_of_notice)
 
 
 # --------------------------------------------------------------------------- pricing

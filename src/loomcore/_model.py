@@ -59,6 +59,17 @@ def _decimal(value: object) -> Decimal:
         return value  # type: ignore[return-value]
 
 
+def _not_negative(inst: object, attribute: attrs.Attribute[Any], value: Decimal | None) -> None:
+    if value is not None and value < 0:
+        owner = getattr(inst, "id", "")
+        raise InvalidRecordError(
+            f"{type(inst).__name__.lower()} {owner!r}: {attribute.name} must not be negative, "
+            f"got {value}",
+            record_id=owner,
+            field=attribute.name,
+        )
+
+
 def _finite(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """An attrs validator: a finite number (``None`` too where that is the default)."""
     if value is None and attribute.default is None:
@@ -202,7 +213,9 @@ class Vehicle:
     depot: Location | None = None
     kind: str = attrs.field(default="bus")
     cost_per_km: Decimal | None = attrs.field(
-        default=None, converter=attrs.converters.optional(_decimal), validator=_finite
+        default=None,
+        converter=attrs.converters.optional(_decimal),
+        validator=[_finite, _not_negative],
     )
 
     @kind.validator

@@ -43,10 +43,16 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ._billing import BILLING_FLAGS, BillingLine, price_attendance, transport_cost_per_rider
+from ._billing import (
+    BILLING_FLAGS,
+    BillingLine,
+    InvalidBillingInputError,
+    price_attendance,
+    transport_cost_per_rider,
+)
 from ._inputs import PlanInputs, remembered
 from ._model import Program, StaffingRule
-from ._prices import NoPriceLimitError, PriceCatalogue, UnknownSupportItemError
+from ._prices import TRANSPORT_ITEM, NoPriceLimitError, PriceCatalogue, UnknownSupportItemError
 from ._records import (
     Absence,
     Cancellation,
@@ -89,7 +95,9 @@ WARNING_CODES: dict[str, str] = {
     "ride-too-long": "a participant's ride is longer than the limit",
     "no-pickup-location": "a participant who needs transport has no pickup location",
     "no-venue-location": "the venue has no location, so no bus runs can be planned",
-    "billing-unavailable": "no billing lines: no price limit for the date, or an unknown item",
+    "billing-unavailable": "no billing lines: no price limit for the date (nor an earlier one "
+    "to carry forward), an unknown item, or an extra item that cannot be priced (claimed in "
+    "dollars, not price-limited)",
     **BILLING_FLAGS,
 }
 
@@ -569,6 +577,7 @@ def _billing(
         if choice is not None:
             items[a.participant_id] = choice
     try:
+        transport_costs, provisional_km = _transport_costs(inputs, catalogue, day, inst)
         lines = price_attendance(
             inst,
             catalogue=catalogue,
@@ -580,10 +589,18 @@ def _billing(
             leads=sum(1 for s in worked if s.role == "lead"),
             settings=program.billing,
             participant_items=items,
-            transport_costs=_transport_costs(inputs, catalogue, day, inst),
+            transport_costs=transport_costs,
         )
-    except (NoPriceLimitError, UnknownSupportItemError) as e:
+    except (NoPriceLimitError, UnknownSupportItemError, InvalidBillingInputError) as e:
+        # planning goes on whatever the billing data lacks: the instance says why
         return (), [_warning(inst, "billing-unavailable", f"{inst.id}: not billed: {e}")]
+    if provisional_km:
+        lines = tuple(
+            attrs.evolve(line, flags=(*line.flags, "provisional-price"))
+            if line.item_number == TRANSPORT_ITEM and "provisional-price" not in line.flags
+            else line
+            for line in lines
+        )
     flags = sorted({f for line in lines for f in line.flags})
     return lines, [_warning(inst, f, f"{inst.id}: {BILLING_FLAGS[f]}") for f in flags]
 
@@ -599,19 +616,26 @@ def _warning(inst: Instance, code: str, message: str) -> PlanWarning:
 
 def _transport_costs(
     inputs: PlanInputs, catalogue: PriceCatalogue, day: date, inst: Instance
-) -> dict[str, Decimal]:
-    """Each rider's share of the vehicle costs of the instance's runs, in dollars."""
+) -> tuple[dict[str, Decimal], bool]:
+    """Each rider's share of the vehicle costs of the instance's runs, in
+    dollars; and whether a per-km limit was carried forward from an earlier
+    year (none published for the day yet: the costs are provisional)."""
     costs: dict[str, Decimal] = {}
+    provisional = False
     for run in inst.bus_runs:
         vehicle = inputs.vehicles.get(run.vehicle_id)
         if vehicle is None or not run.riders:
             continue
-        limit = catalogue.km_rate_limit(vehicle.kind, day)
+        found = catalogue.latest_km_rate_limit(vehicle.kind, day)
+        if found is None:
+            raise NoPriceLimitError(TRANSPORT_ITEM, day, f"km-{vehicle.kind}")
+        provisional = provisional or not found.covers(day)
+        limit = found.limit
         rate = limit if vehicle.cost_per_km is None else min(vehicle.cost_per_km, limit)
         share = transport_cost_per_rider(Decimal(str(run.km)), rate, len(run.riders))
         for rider in run.riders:
             costs[rider] = costs.get(rider, Decimal(0)) + share
-    return costs
+    return costs, provisional
 
 
 def _orphan_warning(o: OneOff, day: date, inputs: PlanInputs) -> PlanWarning:

@@ -255,6 +255,12 @@ def _limits(value: Iterable[PriceLimit]) -> tuple[PriceLimit, ...]:
     return tuple(sorted(value, key=lambda p: (p.number, p.applies_to, p.effective_from)))
 
 
+def _km_kind(vehicle: str) -> str:
+    if vehicle not in ("car", "bus"):
+        raise InvalidRecordError(f"vehicle must be 'car' or 'bus', got {vehicle!r}")
+    return f"km-{vehicle}"
+
+
 @attrs.frozen(kw_only=True)
 class PriceCatalogue:
     """Support items and price limits, looked up by whole item number and date.
@@ -333,10 +339,18 @@ class PriceCatalogue:
         return self._latest(number, "unit", day)
 
     def km_rate_limit(self, vehicle: str, day: date) -> Decimal:
-        """Activity Based Transport: the most per km for a ``"car"`` or a ``"bus"`` on ``day``."""
-        if vehicle not in ("car", "bus"):
-            raise InvalidRecordError(f"vehicle must be 'car' or 'bus', got {vehicle!r}")
-        return self._in_force(TRANSPORT_ITEM, f"km-{vehicle}", day).limit
+        """Activity Based Transport: the most per km for a ``"car"`` or a ``"bus"`` on ``day``.
+
+        Raises :class:`NoPriceLimitError` when no rate is in force on ``day``.
+        """
+        return self._in_force(TRANSPORT_ITEM, _km_kind(vehicle), day).limit
+
+    def latest_km_rate_limit(self, vehicle: str, day: date) -> PriceLimit | None:
+        """The per-km limit in force on ``day``, else the latest that started
+        before it (``None`` when none did): as :meth:`latest_limit`, for
+        carrying a rate forward, flagged provisional, into a year whose
+        limits are not yet published."""
+        return self._latest(TRANSPORT_ITEM, _km_kind(vehicle), day)
 
     def financial_years(self) -> tuple[str, ...]:
         """Every financial year some limit belongs to, in order."""
