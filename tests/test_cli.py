@@ -171,6 +171,37 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     assert "usage: loom" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["demo", "--today", "2026-W41-3"], "expected a date as YYYY-MM-DD, got '2026-W41-3'"),
+        (["demo", "--today", "9999-12-20"], "9999-12-20: dates after 9998 are out of range"),
+        (
+            ["finance", str(EXAMPLE), "--from", "9999-12-30", "--to", "9999-12-31"],
+            "9999-12-30: dates after 9998 are out of range",
+        ),
+    ],
+    ids=["week date", "too late to plan", "too late to bill"],
+)
+def test_dates_are_iso_calendar_dates_within_range(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert says in err
+    assert "Traceback" not in err
+
+
+def test_claims_that_cannot_be_written_say_where(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    args = ["claims", str(EXAMPLE), "--from", "2026-10-01", "--to", "2026-10-31"]
+    assert main([*args, "--out", str(blocked / "claims")]) == 2
+    assert capsys.readouterr().err.startswith(f"loom: error: cannot write '{blocked / 'claims'}'")
+
+
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     assert "plan" in capsys.readouterr().out

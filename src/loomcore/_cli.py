@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import getpass
 import logging
+import re
 import signal
 import socket
 import sys
@@ -46,11 +47,19 @@ _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 def _iso_date(text: str) -> date:
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
+        if _YYYY_MM_DD.fullmatch(text):
+            day = date.fromisoformat(text)
+            if day.year <= _LAST_YEAR:
+                return day
+            raise argparse.ArgumentTypeError(f"{text}: dates after {_LAST_YEAR} are out of range")
     except ValueError:
         pass
     raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}")
+
+
+_YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# a window or a range of days from a date must still end before date.max
+_LAST_YEAR = 9998
 
 
 def _workers(text: str) -> int:

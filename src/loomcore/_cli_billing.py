@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from ._billing import BillingLine
 from ._claims import bulk_claim_files, finance_summary, format_summary
-from ._errors import InvalidDateRangeError
+from ._errors import InvalidDateRangeError, LoomError
 from ._scenario import load_scenario, scenario_loom
 
 __all__ = ["add_billing_commands", "run_billing_command"]
@@ -73,7 +73,17 @@ def run_billing_command(args: argparse.Namespace, out: TextIO) -> None:
         allow_provisional=args.allow_provisional,
     )
     folder = Path(args.out)
-    folder.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        (folder / f.name).write_bytes(f.data)  # bytes: the CRLF line ends must survive
-        out.write(f"{folder / f.name}: {f.rows} claim lines\n")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            (folder / f.name).write_bytes(f.data)  # bytes: the CRLF line ends must survive
+            out.write(f"{folder / f.name}: {f.rows} claim lines\n")
+    except OSError as e:
+        raise CannotWrite(e.filename or str(folder), e.strerror or str(e)) from e
+
+
+class CannotWrite(LoomError):
+    """A claim file could not be written: the command says where and why."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"cannot write {path!r}: {why}")
