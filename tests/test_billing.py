@@ -965,7 +965,7 @@ def test_a_total_beyond_what_a_line_takes_is_refused_as_before() -> None:
         allocations=(Alloc(participant_id="p01"),),
     )
     settings = BillingSettings(items=ItemChoice(group_activity=False, extra_items=(number,)))
-    with pytest.raises(decimal.InvalidOperation):
+    with pytest.raises(InvalidBillingInputError, match=r"BillingLine\.total must be a Decimal"):
         price_attendance(
             inst,
             catalogue=catalogue,

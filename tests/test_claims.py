@@ -6,8 +6,9 @@ import csv
 import io
 import random
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Context, Decimal, localcontext
+from typing import Any
 
 import attrs
 import pytest
@@ -203,6 +204,36 @@ def test_provisional_prices_and_repeated_references_are_refused() -> None:
     assert bulk_claim_files(provisional, registration_number=REG, abn=ABN, allow_provisional=True)
     with pytest.raises(InvalidClaimError, match="two lines"):
         bulk_claim_files([*lines, lines[0]], registration_number=REG, abn=ABN)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("participant_id", None),
+        ("ndis_number", None),
+        ("item_number", None),
+    ],
+)
+def test_a_line_with_a_field_of_the_wrong_type_is_refused_by_name(
+    field: str, value: object
+) -> None:
+    lines = week_of_lines()
+    changes: dict[str, Any] = {field: value}
+    broken = attrs.evolve(lines[1], **changes)  # fields without checks of their own
+    with pytest.raises(InvalidClaimError, match=f"{field} must be text") as e:
+        bulk_claim_files([lines[0], broken, *lines[2:]], registration_number=REG, abn=ABN)
+    assert e.value.culprit == field
+
+
+def test_a_line_dated_with_a_time_or_too_large_is_refused_when_made() -> None:
+    line = week_of_lines()[0]
+    with pytest.raises(LoomError, match="must be a date"):
+        attrs.evolve(line, date=datetime.combine(line.date, datetime.min.time()))
+    with pytest.raises(LoomError, match="quantity must be a Decimal"):
+        attrs.evolve(line, quantity=D("1E+26"))
+    reference: Any = 7
+    with pytest.raises(LoomError, match="claim_reference must be 1–50 letters"):
+        attrs.evolve(line, claim_reference=reference)
 
 
 def test_finance_summary_per_participant_program_and_month() -> None:

@@ -65,6 +65,7 @@ from ._prices import (
     PriceCatalogue,
     Unit,
 )
+from ._recurrence import check_date
 
 __all__ = [
     "BILLING_FLAGS",
@@ -252,8 +253,23 @@ def _item_part(item_number: str) -> str:
 # --------------------------------------------------------------------------- lines
 
 
+# A line's amounts are checked in 28 digits, whatever the caller's decimal settings.
+_LINE_DIGITS = Context(prec=28, traps=[InvalidOperation])
+
+
+def has_two_places(value: object) -> bool:
+    """Whether ``value`` is a finite ``Decimal`` of at most two decimals
+    that fits the 28 digits a billing line's amounts are checked in."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return False
+    try:
+        return value == value.quantize(_CENT, context=_LINE_DIGITS)
+    except InvalidOperation:
+        return False
+
+
 def _two_places(inst: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
-    if not isinstance(value, Decimal) or not value.is_finite() or value != value.quantize(_CENT):
+    if not has_two_places(value):
         raise InvalidBillingInputError(
             f"BillingLine.{attribute.name} must be a Decimal with at most 2 decimals, "
             f"got {value!r}",
@@ -282,7 +298,7 @@ class BillingLine:
     ndis_number: str
     instance_id: str
     program_id: str
-    date: date
+    date: date = attrs.field(validator=check_date)
     item_number: str
     unit: str
     band: str
@@ -306,7 +322,9 @@ class BillingLine:
             problems.append(
                 "a CANC line needs a cancellation reason (NSDH/NSDF/NSDT/NSDO); no other"
             )
-        if not _REFERENCE.fullmatch(self.claim_reference):
+        if not (
+            isinstance(self.claim_reference, str) and _REFERENCE.fullmatch(self.claim_reference)
+        ):
             problems.append("claim_reference must be 1–50 letters, digits, '/', '_' or '-'")
         if self.gst_code not in GST_CODES:
             problems.append(f"gst_code must be one of {', '.join(GST_CODES)}")

@@ -29,11 +29,18 @@ import io
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date, datetime
 from decimal import Decimal, localcontext
 
 import attrs
 
-from ._billing import BILLING_CONTEXT, CANCELLATION_REASONS, CLAIM_TYPES, BillingLine
+from ._billing import (
+    BILLING_CONTEXT,
+    CANCELLATION_REASONS,
+    CLAIM_TYPES,
+    BillingLine,
+    has_two_places,
+)
 from ._errors import LoomError
 from ._prices import GST_CODES
 
@@ -177,10 +184,6 @@ def _check_prefix(prefix: str, files: int) -> int:
     return width
 
 
-def _two_decimals(value: Decimal) -> bool:
-    return value.is_finite() and value == value.quantize(Decimal("0.01"))
-
-
 def _check_line(line: BillingLine) -> None:
     def fault(culprit: str, message: str, value: object) -> InvalidClaimError:
         return InvalidClaimError(
@@ -191,6 +194,11 @@ def _check_line(line: BillingLine) -> None:
             claim_reference=line.claim_reference,
         )
 
+    for name in ("participant_id", "ndis_number", "item_number", "claim_reference"):
+        if not isinstance(getattr(line, name), str):
+            raise fault(name, f"{name} must be text, got {getattr(line, name)!r}", None)
+    if not isinstance(line.date, date) or isinstance(line.date, datetime):
+        raise fault("date", f"date must be a calendar date, got {line.date!r}", line.date)
     n = line.ndis_number
     if not (n.isascii() and n.isdigit() and len(n) == 9 and n.startswith("43")):
         raise fault("ndis_number", f"NDIS number must be 9 digits starting 43, got {n!r}", n)
@@ -202,9 +210,9 @@ def _check_line(line: BillingLine) -> None:
             "claim reference must be 1–50 letters, digits, '/', '_' or '-'",
             line.claim_reference,
         )
-    if not (_two_decimals(line.quantity) and line.quantity > 0):
+    if not (has_two_places(line.quantity) and line.quantity > 0):
         raise fault("quantity", f"quantity must be above 0 with 2 decimals, got {line.quantity}", 0)
-    if not (_two_decimals(line.unit_price) and line.unit_price >= 0):
+    if not (has_two_places(line.unit_price) and line.unit_price >= 0):
         raise fault("unit_price", f"unit price must have 2 decimals, got {line.unit_price}", 0)
     if line.gst_code not in GST_CODES:
         raise fault("gst_code", f"unknown GST code {line.gst_code!r}", line.gst_code)
@@ -274,10 +282,12 @@ def bulk_claim_files(
     """
     _check_registration(registration_number)
     _check_abn(abn)
+    lines = list(lines)
+    for line in lines:  # before sorting: sorting reads the fields checked
+        _check_line(line)
     ordered = sorted(lines, key=_claim_order)
     seen: dict[str, BillingLine] = {}
     for line in ordered:
-        _check_line(line)
         if "provisional-price" in line.flags and not allow_provisional:
             raise InvalidClaimError(
                 "priced with a provisional limit; re-plan the day with the current price "
