@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -383,6 +385,38 @@ def test_billing_lines_are_kept_claimed_once_and_never_silently_changed(
     assert loom.billing_lines(wed, wed) == billed
     assert loom.ledger_conflicts(date(2026, 10, 1), date(2026, 10, 31)) == [wed]
     assert "exported claim lines, which are kept" in loom.audit_log()[-1].detail
+
+
+def test_a_day_regenerated_during_a_claim_export_waits_for_it(
+    loom: Loom, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = attrs.evolve(
+        loom.store.organisation(), registration_number="4050000123", abn="51824753556"
+    )
+    loom.set_organisation(org)
+    for p in ("p01", "p02"):
+        loom.record(Enrolment(program_id="centre-wed", participant_id=p, start=date(2026, 1, 1)))
+    wed = date(2026, 10, 7)
+    clock.set_local(2026, 10, 9, 0, 5)
+    loom.roll()
+    loom.record(Absence(program_id="centre-wed", participant_id="p01", date=wed, no_show=True))
+    # another operator regenerates the day (with its late no-show) just as
+    # the export has read the lines and is about to mark them
+    mark = loom.store.mark_exported
+    other = threading.Thread(target=loom.regenerate_day, args=(wed,))
+
+    def marked_after_a_regeneration_began(*args: Any) -> int:
+        other.start()
+        other.join(timeout=0.5)  # done by now unless it waits for the export
+        return mark(*args)
+
+    monkeypatch.setattr(loom.store, "mark_exported", marked_after_a_regeneration_began)
+    (claims,) = loom.export_claims(wed, wed)
+    other.join(timeout=10)
+    assert not other.is_alive()
+    in_file = {row.split(",")[5] for row in claims.text.splitlines()[1:]}
+    assert {line.claim_reference for line in loom.billing_lines(wed, wed)} == in_file
+    assert loom.ledger_conflicts(wed, wed) == [wed]  # the regenerated plan bills otherwise
 
 
 def test_claims_need_the_provider_numbers(loom: Loom, clock: Clock) -> None:

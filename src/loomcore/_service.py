@@ -644,14 +644,16 @@ class Loom:
 
         Billing lines already exported are never changed: when the new plan
         bills the day differently, the ledger keeps the exported lines and
-        the audit entry says so (see :meth:`ledger_conflicts`). Raises
-        :class:`DayOutsideWindowError` for a day after the window's end.
+        the audit entry says so (see :meth:`ledger_conflicts`). Holds the
+        roll lock, so it waits for a roll or a claim export in progress.
+        Raises :class:`DayOutsideWindowError` for a day after the window's end.
         """
         now = self._at(now)
         window = self.window(now)
         if day > window.end:
             raise DayOutsideWindowError(day, f"after the window's end {window.end.isoformat()}")
-        self._plan_days([day], now)
+        with self.store.roll_lock():  # never between a claim export's reading and marking
+            self._plan_days([day], now)
         detail = "history day" if day < window.start else "window day"
         if self.ledger_conflicts(day, day):
             detail += "; billing differs from the exported claim lines, which are kept"
@@ -691,7 +693,9 @@ class Loom:
         again only if asked for again (a claim file can be re-made). Raises
         :class:`InvalidClaimError` for a bad registration number, ABN, NDIS
         number or a provisional price (then nothing is marked), and
-        :class:`DayOutsideWindowError` when ``end`` is not in the past.
+        :class:`DayOutsideWindowError` when ``end`` is not in the past. Holds
+        the roll lock while it reads and marks the lines, so a day
+        regenerated meanwhile (by any process on the store) waits.
         """
         now = self._at(now)
         if end < start:
@@ -699,15 +703,18 @@ class Loom:
         if end >= self.today(now):
             raise DayOutsideWindowError(end, "only days that have passed can be claimed")
         org = self.store.organisation()
-        files = bulk_claim_files(
-            self.billing_lines(start, end),
-            registration_number=org.registration_number,
-            abn=org.abn,
-            prefix=prefix,
-            allow_provisional=allow_provisional,
-        )
-        export_id = self._new_id()
-        marked = self.store.mark_exported(start, end, export_id, now.astimezone(UTC))
+        # under the roll lock, as regenerate_day: the days marked exported
+        # hold the very lines written into the files
+        with self.store.roll_lock():
+            files = bulk_claim_files(
+                self.billing_lines(start, end),
+                registration_number=org.registration_number,
+                abn=org.abn,
+                prefix=prefix,
+                allow_provisional=allow_provisional,
+            )
+            export_id = self._new_id()
+            marked = self.store.mark_exported(start, end, export_id, now.astimezone(UTC))
         self._audit(
             now,
             by,
