@@ -22,6 +22,7 @@ import pytest
 
 from builders import SYDNEY, Clock, assert_window_from_scratch, enrolments, make_loom
 from loomcore import (
+    InvalidRecordError,
     Loom,
     MemoryStore,
     PlannedDay,
@@ -212,8 +213,14 @@ def test_state_from_health(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_schedules_are_refused() -> None:
     with pytest.raises(ValueError, match="retry_after"):
         RollSchedule(retry_after=timedelta(0))
-    with pytest.raises(LookupError):
+    with pytest.raises(InvalidRecordError, match="unknown timezone 'Nowhere/Land'"):
         RollSchedule(timezone="Nowhere/Land")
+    with pytest.raises(InvalidRecordError, match="roll_at must be a local time of day"):
+        RollSchedule(roll_at="00:05")  # type: ignore[arg-type]
+    with pytest.raises(InvalidRecordError, match="verify_at must be a local time of day"):
+        Loom(verify_at=datetime(2026, 10, 4, 9))  # type: ignore[arg-type]
+    with pytest.raises(InvalidRecordError, match="timezone-aware"):
+        next_action(datetime(2026, 10, 4), RunnerState(), RollSchedule())
     with pytest.raises(ValueError, match="failed_at"):
         RunnerState(failures=1)
     with pytest.raises(ValueError, match="'kind' must be in"):

@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ._service import Health, Loom
+from ._errors import InvalidRecordError
+from ._inputs import _zone
+from ._service import Health, Loom, check_times
 from ._window import local_moment, next_local_time
 
 __all__ = [
@@ -35,8 +37,10 @@ ACTION_KINDS = ("start", "retry", "roll", "verify")
 
 
 def utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"expected a timezone-aware datetime, got {moment.isoformat()}")
+    """``moment`` in UTC; :class:`InvalidRecordError` (a ``ValueError``) unless aware."""
+    if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
+        shown = moment.isoformat() if isinstance(moment, datetime) else repr(moment)
+        raise InvalidRecordError(f"expected a timezone-aware datetime, got {shown}", field="now")
     return moment.astimezone(UTC)
 
 
@@ -60,9 +64,8 @@ class RollSchedule:
     retry_after: timedelta = timedelta(minutes=10)
 
     def __attrs_post_init__(self) -> None:
-        ZoneInfo(self.timezone)  # an unknown name fails now, not at midnight
-        if self.retry_after <= timedelta(0):
-            raise ValueError(f"retry_after must be positive, got {self.retry_after}")
+        check_times(self.roll_at, self.verify_at, self.retry_after)
+        _zone(self.timezone)  # an unknown name fails now, not at midnight
 
     @classmethod
     def of(cls, loom: Loom) -> RollSchedule:

@@ -76,7 +76,7 @@ from ._window import (
     window_for,
 )
 
-__all__ = ["DEFAULT_WEEKS", "Health", "Loom"]
+__all__ = ["DEFAULT_WEEKS", "Health", "Loom", "check_times"]
 
 DEFAULT_WEEKS = 4
 
@@ -130,6 +130,21 @@ class Health:
     retry_at: datetime | None = None
 
 
+def check_times(roll_at: object, verify_at: object, retry_after: object) -> None:
+    """Refuse, with :class:`InvalidRecordError`, roll and check times that are
+    not local times of day, or a retry delay that is not a positive timedelta."""
+    for name, value in (("roll_at", roll_at), ("verify_at", verify_at)):
+        if not isinstance(value, time) or value.tzinfo is not None:
+            raise InvalidRecordError(
+                f"{name} must be a local time of day (datetime.time, no zone), got {value!r}",
+                field=name,
+            )
+    if not isinstance(retry_after, timedelta) or retry_after <= timedelta(0):
+        raise InvalidRecordError(
+            f"retry_after must be a positive timedelta, got {retry_after!r}", field="retry_after"
+        )
+
+
 class Loom:
     """The scheduling service over one store.
 
@@ -168,6 +183,7 @@ class Loom:
     ) -> None:
         if workers < 1:
             raise InvalidRecordError(f"workers must be at least 1, got {workers}", field="workers")
+        check_times(roll_at, verify_at, retry_after)
         self.workers = workers
         self.store: Store = store if store is not None else MemoryStore()
         self.timezone = timezone
