@@ -61,13 +61,7 @@ def _decimal(value: object) -> Decimal:
 
 def _not_negative(inst: object, attribute: attrs.Attribute[Any], value: Decimal | None) -> None:
     if value is not None and value < 0:
-        owner = getattr(inst, "id", "")
-        raise InvalidRecordError(
-            f"{type(inst).__name__.lower()} {owner!r}: {attribute.name} must not be negative, "
-            f"got {value}",
-            record_id=owner,
-            field=attribute.name,
-        )
+        raise _refused(inst, attribute, f"must not be negative, got {value}")
 
 
 def _finite(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -75,13 +69,18 @@ def _finite(inst: object, attribute: attrs.Attribute[Any], value: object) -> Non
     if value is None and attribute.default is None:
         return
     if not isinstance(value, Decimal) or not value.is_finite():
-        owner = getattr(inst, "id", "")
-        raise InvalidRecordError(
-            f"{type(inst).__name__.lower()} {owner!r}: {attribute.name} must be a finite "
-            f"number, got {value!r}",
-            record_id=owner,
-            field=attribute.name,
-        )
+        raise _refused(inst, attribute, f"must be a finite number, got {value!r}")
+
+
+def _refused(inst: object, attribute: attrs.Attribute[Any], why: str) -> InvalidRecordError:
+    """The error for a value of ``attribute`` of ``inst`` (a participant, staff
+    member or vehicle, named by its id) refused ``why``."""
+    owner = getattr(inst, "id", "")
+    return InvalidRecordError(
+        f"{type(inst).__name__.lower()} {owner!r}: {attribute.name} {why}",
+        record_id=owner,
+        field=attribute.name,
+    )
 
 
 def _degrees(value: object) -> float:
