@@ -556,6 +556,7 @@ def price_attendance(
     settings: BillingSettings | None = None,
     participant_items: Mapping[str, ItemChoice] | None = None,
     transport_costs: Mapping[str, Decimal] | None = None,
+    transport_provisional: bool = False,
 ) -> tuple[BillingLine, ...]:
     """The billing lines of one instance, one per participant and item. Pure.
 
@@ -565,7 +566,10 @@ def price_attendance(
     counted). ``participant_items`` replaces the program's
     :class:`ItemChoice` for the participants it names. ``transport_costs``
     gives each rider's share of vehicle costs in dollars
-    (:func:`transport_cost_per_rider`). ``ndis_numbers`` maps participant ids
+    (:func:`transport_cost_per_rider`); ``transport_provisional`` flags
+    their lines ``provisional-price`` (worked out with a per-km limit
+    carried forward: :meth:`PriceCatalogue.latest_km_rate_limit`).
+    ``ndis_numbers`` maps participant ids
     to NDIS numbers (missing: ``""``, refused later by the claim export).
 
     A cancelled instance bills nothing, nor does one of no length. See the
@@ -592,6 +596,7 @@ def price_attendance(
         settings=settings,
         ndis_numbers=ndis_numbers,
         transport_costs=transport_costs or {},
+        transport_flags=("provisional-price",) if transport_provisional else (),
         band=band_between(instance.start, instance.end, holidays),
         hours=hours,
         in_group=sum(1 for a in billed if choice[a.participant_id].group_activity),
@@ -615,6 +620,7 @@ class _Pricer:
     settings: BillingSettings
     ndis_numbers: Mapping[str, str]
     transport_costs: Mapping[str, Decimal]
+    transport_flags: tuple[str, ...]
     band: Band
     hours: Decimal
     in_group: int
@@ -672,7 +678,8 @@ class _Pricer:
         if cost is not None and not cancelled:
             dollars = _down(_amount(cost, "transport_costs"))
             if dollars > 0:
-                yield self.line(a, TRANSPORT_ITEM, dollars, Decimal("1.00"), (), provenance)
+                flags = self.transport_flags
+                yield self.line(a, TRANSPORT_ITEM, dollars, Decimal("1.00"), flags, provenance)
 
     def line(
         self,

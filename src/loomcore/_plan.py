@@ -590,17 +590,11 @@ def _billing(
             settings=program.billing,
             participant_items=items,
             transport_costs=transport_costs,
+            transport_provisional=provisional_km,
         )
     except (NoPriceLimitError, UnknownSupportItemError, InvalidBillingInputError) as e:
         # planning goes on whatever the billing data lacks: the instance says why
         return (), [_warning(inst, "billing-unavailable", f"{inst.id}: not billed: {e}")]
-    if provisional_km:
-        lines = tuple(
-            attrs.evolve(line, flags=(*line.flags, "provisional-price"))
-            if line.item_number == TRANSPORT_ITEM and "provisional-price" not in line.flags
-            else line
-            for line in lines
-        )
     flags = sorted({f for line in lines for f in line.flags})
     return lines, [_warning(inst, f, f"{inst.id}: {BILLING_FLAGS[f]}") for f in flags]
 
